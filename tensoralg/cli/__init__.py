@@ -1,0 +1,59 @@
+"""The ``tensoralg`` command line.
+
+Each subcommand lives in its own module of this package, which provides
+``register(subparsers)`` (adding its parser, with ``run`` as the handler) and
+``run(args) -> int``. Errors a user caused (:class:`TensoralgError`) become one line
+on stderr and exit code 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from ..errors import TensoralgError
+
+#: Subcommand modules, in the order ``tensoralg --help`` lists them.
+SUBCOMMANDS: tuple[str, ...] = ()
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit code 2, like every other user error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = _Parser(
+        prog="tensoralg",
+        description="Symbolic and exact verification of the mathematics of transformer circuits.",
+    )
+    parser.add_argument("--version", action="version", version=f"tensoralg {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.handler(args))
+    except TensoralgError as exc:
+        print(f"tensoralg {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

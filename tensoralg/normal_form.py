@@ -1,0 +1,266 @@
+"""The canonical normal form of the tensor-product algebra.
+
+Every expression is a polynomial with exact rational coefficients over the basis
+of tensor products of words, w₁⊗w₂⊗…, where a word is a product of symbols and
+transposed symbols (the identity is the empty word). In the free algebra these
+words are linearly independent, so two expressions are equal for all matrices of
+all sizes exactly when their normal forms have the same coefficients.
+
+The normal form is reached by small named rules, each a pure function on normal
+forms, which :func:`normal_form` composes bottom-up over the tree:
+
+    collect_like_terms    Σ cᵢ tᵢ with equal tᵢ merged, zero coefficients dropped
+    mixed_product         (A⊗B)(C⊗D) = AC⊗BD, distributed over both sums; Id is
+                          the empty word, so identity elimination is concatenation
+    tensor_terms          (Σ aᵢ)⊗(Σ bⱼ) = Σ aᵢ⊗bⱼ (bilinearity)
+    transpose_word        (XY)ᵀ = YᵀXᵀ and (Xᵀ)ᵀ = X
+    transpose_terms       (A⊗B)ᵀ = Aᵀ⊗Bᵀ
+    action_terms          (A⊗W)·X = A X Wᵀ and (A_q⊗A_k⊗M)·X = A_q X M Xᵀ A_kᵀ
+    bilinear_terms        (A_q⊗A_k⊗M)∘(A_p⊗W_p, B⊗V) = A_qA_p ⊗ A_kB ⊗ W_pᵀMV
+
+Each rule costs time linear in the size of its output, so the normal form of a
+product of sums with N terms in the result is built in O(N) dictionary
+operations; sorting happens only when a canonical tree is printed.
+
+>>> from tensoralg.expr import atom, Tensor, Product, Identity, Transpose
+>>> from tensoralg.symbols import standard_symbol as s
+>>> X, Y = atom(s("W_OV", 0, 0)), atom(s("W_OV", 0, 1))
+>>> nf = normal_form(Transpose(Product((X, Y))))
+>>> print(nf.to_expr())
+W_OV^{0,1}ᵀ W_OV^{0,0}ᵀ
+>>> len(normal_form(Product((Tensor((Identity("n_ctx"), X)), Identity("n_ctx") @ Identity("n_ctx")))).terms)
+Traceback (most recent call last):
+...
+tensoralg.errors.ShapeError: cannot multiply Id ⊗ W_OV^{0,0} (n_ctx × n_ctx ⊗ d_model × d_model) by Id Id (n_ctx × n_ctx): 2 tensor factor(s) against 1
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cached_property
+from typing import Iterable, Iterator, Mapping
+
+from .expr import (
+    Apply,
+    Atom,
+    Bilinear,
+    Expr,
+    Identity,
+    Product,
+    Scaled,
+    Shape,
+    Sum,
+    Tensor,
+    Transpose,
+    Zero,
+)
+from .symbols import Letter
+
+Word = tuple[Letter, ...]
+Key = tuple[Word, ...]
+Coefficient = int | Fraction
+
+
+@dataclass(frozen=True, eq=False)
+class NormalForm:
+    """Σ c·(w₁⊗…⊗w_k): a map from tensor keys of words to nonzero rational coefficients.
+
+    Equality compares shape and coefficients (independent of insertion order);
+    :attr:`sorted_terms` gives the canonical order used for printing.
+    """
+
+    shape: Shape
+    terms: Mapping[Key, Coefficient] = field(repr=False)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NormalForm):
+            return NotImplemented
+        return self.shape == other.shape and self.terms == other.terms
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.shape, frozenset(self.terms.items())))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+    @property
+    def sorted_terms(self) -> list[tuple[Key, Fraction]]:
+        """The terms in canonical order: by total degree, then lexicographically."""
+        items = sorted(self.terms.items(), key=lambda kv: (sum(map(len, kv[0])), kv[0]))
+        return [(key, Fraction(c)) for key, c in items]
+
+    @property
+    def degree(self) -> int:
+        """The largest number of symbol occurrences in one term (0 for constants)."""
+        return max((sum(map(len, key)) for key in self.terms), default=0)
+
+    def to_expr(self) -> Expr:
+        """The canonical tree: a sum of scaled tensor products of products of atoms."""
+        return _tree(self)
+
+    def difference(self, other: "NormalForm") -> "NormalForm":
+        """self − other, for reporting which terms two sides disagree on."""
+        return collect_like_terms(
+            self.shape,
+            list(self.terms.items()) + [(k, -c) for k, c in other.terms.items()],
+        )
+
+
+def collect_like_terms(shape: Shape, pairs: Iterable[tuple[Key, Coefficient]]) -> NormalForm:
+    """Σ cᵢtᵢ with like terms merged and zero coefficients dropped."""
+    acc: dict[Key, Coefficient] = {}
+    get = acc.get
+    for key, c in pairs:
+        acc[key] = get(key, 0) + c
+    return NormalForm(shape, {k: c for k, c in acc.items() if c != 0})
+
+
+def mixed_product(left: NormalForm, right: NormalForm) -> NormalForm:
+    """(Σ cᵢ A_i⊗B_i)(Σ dⱼ C_j⊗D_j) = Σ cᵢdⱼ (A_iC_j)⊗(B_iD_j)."""
+    shape = tuple((a[0], b[1]) for a, b in zip(left.shape, right.shape))
+    rterms = list(right.terms.items())
+    if len(left.shape) == 1:
+        pairs = (((lk[0] + rk[0],), lc * rc) for lk, lc in left.terms.items() for rk, rc in rterms)
+    else:
+        pairs = (
+            (tuple(a + b for a, b in zip(lk, rk)), lc * rc)
+            for lk, lc in left.terms.items()
+            for rk, rc in rterms
+        )
+    return collect_like_terms(shape, pairs)
+
+
+def tensor_terms(left: NormalForm, right: NormalForm) -> NormalForm:
+    """(Σ cᵢaᵢ)⊗(Σ dⱼbⱼ) = Σ cᵢdⱼ aᵢ⊗bⱼ."""
+    rterms = list(right.terms.items())
+    return collect_like_terms(
+        left.shape + right.shape,
+        ((lk + rk, lc * rc) for lk, lc in left.terms.items() for rk, rc in rterms),
+    )
+
+
+def transpose_word(word: Word) -> Word:
+    """(X₁X₂…Xₙ)ᵀ = Xₙᵀ…X₂ᵀX₁ᵀ, with (Xᵀ)ᵀ = X."""
+    return tuple(Letter(letter.symbol, not letter.transposed) for letter in reversed(word))
+
+
+def transpose_terms(nf: NormalForm) -> NormalForm:
+    """(A⊗B)ᵀ = Aᵀ⊗Bᵀ, term by term."""
+    shape = tuple((c, r) for r, c in nf.shape)
+    return NormalForm(shape, {tuple(map(transpose_word, k)): c for k, c in nf.terms.items()})
+
+
+def scale_terms(coefficient: Fraction, nf: NormalForm) -> NormalForm:
+    """c·Σ cᵢtᵢ = Σ (c·cᵢ)tᵢ."""
+    if coefficient == 0:
+        return NormalForm(nf.shape, {})
+    return NormalForm(nf.shape, {k: coefficient * c for k, c in nf.terms.items()})
+
+
+def sum_terms(shape: Shape, parts: Iterable[NormalForm]) -> NormalForm:
+    """The normal form of a sum of normal forms."""
+    return collect_like_terms(shape, (item for p in parts for item in p.terms.items()))
+
+
+def action_terms(operator: NormalForm, state: NormalForm) -> NormalForm:
+    """(A⊗W)·X = A X Wᵀ, and (A_q⊗A_k⊗M)·X = A_q X M Xᵀ A_kᵀ, extended (bi)linearly."""
+    states = list(state.terms.items())
+    if len(operator.shape) == 2:
+        shape = ((operator.shape[0][0], operator.shape[1][0]),)
+        pairs = (
+            ((a + x[0] + transpose_word(w),), oc * xc)
+            for (a, w), oc in operator.terms.items()
+            for x, xc in states
+        )
+    else:
+        shape = ((operator.shape[0][0], operator.shape[1][0]),)
+        pairs = (
+            ((aq + x[0] + m + transpose_word(y[0]) + transpose_word(ak),), oc * xc * yc)
+            for (aq, ak, m), oc in operator.terms.items()
+            for x, xc in states
+            for y, yc in states
+        )
+    return collect_like_terms(shape, pairs)
+
+
+def bilinear_terms(form: NormalForm, query: NormalForm, key: NormalForm) -> NormalForm:
+    """(A_q⊗A_k⊗M)∘(A_p⊗W_p, B⊗V) = (A_qA_p)⊗(A_kB)⊗(W_pᵀMV), bilinearly; M alone is Id⊗Id⊗M."""
+    if len(form.shape) == 1:
+        form = NormalForm(
+            ((query.shape[0][0],) * 2, (key.shape[0][0],) * 2) + form.shape,
+            {((), ()) + k: c for k, c in form.terms.items()},
+        )
+    shape = (
+        (form.shape[0][0], query.shape[0][1]),
+        (form.shape[1][0], key.shape[0][1]),
+        (query.shape[1][1], key.shape[1][1]),
+    )
+    keys = list(key.terms.items())
+    pairs = (
+        ((aq + ap, ak + b, transpose_word(wp) + m + v), fc * qc * kc)
+        for (aq, ak, m), fc in form.terms.items()
+        for (ap, wp), qc in query.terms.items()
+        for (b, v), kc in keys
+    )
+    return collect_like_terms(shape, pairs)
+
+
+def normal_form(expr: Expr) -> NormalForm:
+    """The normal form of an expression tree (children's normal forms are cached on them)."""
+    match expr:
+        case Atom(symbol=symbol):
+            return NormalForm(expr.shape, {((Letter(symbol, False),),): 1})
+        case Identity():
+            return NormalForm(expr.shape, {((),): 1})
+        case Zero():
+            return NormalForm(expr.shape, {})
+        case Scaled(coefficient=c, expr=inner):
+            return scale_terms(c, inner.normal_form)
+        case Transpose(expr=inner):
+            return transpose_terms(inner.normal_form)
+        case Sum(terms=terms):
+            return sum_terms(expr.shape, (t.normal_form for t in terms))
+        case Product(factors=factors):
+            result = factors[0].normal_form
+            for f in factors[1:]:
+                result = mixed_product(result, f.normal_form)
+            return result
+        case Tensor(factors=factors):
+            result = factors[0].normal_form
+            for f in factors[1:]:
+                result = tensor_terms(result, f.normal_form)
+            return result
+        case Apply(operator=op, state=st):
+            return action_terms(op.normal_form, st.normal_form)
+        case Bilinear(form=f, query=q, key=k):
+            return bilinear_terms(f.normal_form, q.normal_form, k.normal_form)
+    raise TypeError(f"not an expression node: {expr!r}")
+
+
+def _word_tree(word: Word, space: str) -> Expr:
+    if not word:
+        return Identity(space)
+    atoms = [Transpose(Atom(l.symbol)) if l.transposed else Atom(l.symbol) for l in word]
+    return atoms[0] if len(atoms) == 1 else Product(tuple(atoms))
+
+
+def _tree(nf: NormalForm) -> Expr:
+    terms: list[Expr] = []
+    for key, c in nf.sorted_terms:
+        parts = [_word_tree(w, rows) for w, (rows, _) in zip(key, nf.shape)]
+        body = parts[0] if len(parts) == 1 else Tensor(tuple(parts))
+        terms.append(body if c == 1 else Scaled(c, body))
+    if not terms:
+        return Zero(nf.shape)
+    return terms[0] if len(terms) == 1 else Sum(tuple(terms))
+
+
+def iter_terms(nf: NormalForm) -> Iterator[tuple[Fraction, tuple[Expr, ...]]]:
+    """(coefficient, tensor factors as trees) for each term, in canonical order."""
+    for key, c in nf.sorted_terms:
+        yield c, tuple(_word_tree(w, rows) for w, (rows, _) in zip(key, nf.shape))
