@@ -17,7 +17,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Callable
 
-from .expr import Apply, Atom, Bilinear, Expr, Product, Scaled, Sum, Tensor, Transpose
+from .expr import Apply, Atom, Bilinear, Expr, Inverse, Product, Scaled, Sum, Tensor, Transpose
 from .symbols import Symbol, standard_symbol
 
 
@@ -49,6 +49,8 @@ def substitute(expr: Expr, replace: Callable[[Symbol], Expr | None]) -> Expr:
                 return Scaled(c, go(inner))
             case Transpose(expr=inner):
                 return Transpose(go(inner))
+            case Inverse(expr=inner):
+                return Inverse(go(inner))
             case Product(factors=fs):
                 return Product(tuple(map(go, fs)))
             case Tensor(factors=fs):

@@ -20,13 +20,14 @@ True
 
 from __future__ import annotations
 
+from fractions import Fraction
 from functools import reduce
 from typing import Mapping
 
 import numpy as np
 
 from .errors import ShapeError, SymbolError
-from .expr import Apply, Atom, Bilinear, Expr, Identity, Product, Scaled, Sum, Tensor, Transpose, Zero
+from .expr import Apply, Atom, Bilinear, Expr, Identity, Inverse, Product, Scaled, Sum, Tensor, Transpose, Zero
 from .printing import to_unicode
 from .symbols import Symbol
 
@@ -82,6 +83,8 @@ def evaluate(expr: Expr, values: Values, dims: Mapping[str, int] | None = None) 
             case Transpose(expr=inner):
                 # (A⊗B)ᵀ = Aᵀ⊗Bᵀ is also the plain transpose of the Kronecker product.
                 return go(inner).T
+            case Inverse(expr=inner):
+                return matrix_inverse(go(inner), to_unicode(inner))
             case Product(factors=fs):
                 return reduce(np.matmul, (go(f) for f in fs))
             case Tensor(factors=fs):
@@ -95,6 +98,26 @@ def evaluate(expr: Expr, values: Values, dims: Mapping[str, int] | None = None) 
         raise TypeError(f"not an expression node: {node!r}")
 
     return go(expr)
+
+
+def matrix_inverse(value: np.ndarray, name: str) -> np.ndarray:
+    """M⁻¹, exactly for object arrays of Fractions (via python-flint), in float64 otherwise."""
+    if value.dtype == object:
+        import flint
+
+        n = value.shape[0]
+        entries = [flint.fmpq(Fraction(x).numerator, Fraction(x).denominator) for x in value.flat]
+        try:
+            inv = flint.fmpq_mat(n, n, entries).inv()
+        except ZeroDivisionError as exc:
+            raise ShapeError(f"the value of {name} is singular, so {name}⁻¹ does not exist") from exc
+        return np.array(
+            [[Fraction(int(inv[i, j].p), int(inv[i, j].q)) for j in range(n)] for i in range(n)], dtype=object
+        )
+    try:
+        return np.linalg.inv(value)
+    except np.linalg.LinAlgError as exc:
+        raise ShapeError(f"the value of {name} is singular, so {name}⁻¹ does not exist") from exc
 
 
 def _object_eye(n: int) -> np.ndarray:

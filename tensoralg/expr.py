@@ -177,6 +177,25 @@ class Transpose(Expr):
 
 
 @dataclass(frozen=True, eq=False)
+class Inverse(Expr):
+    """X⁻¹ for X a single term: c·w₁⊗…⊗w_k ↦ c⁻¹·w₁⁻¹⊗…⊗w_k⁻¹, with (XY)⁻¹ = Y⁻¹X⁻¹.
+
+    Sums have no inverse in the algebra; the normal form refuses them.
+    """
+
+    expr: Expr
+
+    def __post_init__(self) -> None:
+        for rows, cols in self.expr.shape:
+            if rows != cols:
+                raise ShapeError(f"cannot invert {_describe(self.expr)}: it is not square ({rows} ≠ {cols})")
+
+    @property
+    def shape(self) -> Shape:
+        return self.expr.shape
+
+
+@dataclass(frozen=True, eq=False)
 class Product(Expr):
     """The matrix product X₁X₂…Xₙ (factor by factor for tensor terms)."""
 
@@ -383,6 +402,11 @@ def add(*terms: Expr) -> Expr:
     return canonical(Sum(terms))
 
 
+def inverse(expr: Expr) -> Expr:
+    """The canonical form of X⁻¹ (X a single scaled tensor product of words)."""
+    return canonical(Inverse(expr))
+
+
 def transpose(expr: Expr) -> Expr:
     """The canonical form of Xᵀ."""
     return canonical(Transpose(expr))
@@ -402,7 +426,7 @@ def sum_of(terms: Iterable[Expr], shape: Shape) -> Expr:
 def children(expr: Expr) -> tuple[Expr, ...]:
     """The direct sub-expressions of a node."""
     match expr:
-        case Scaled(expr=inner) | Transpose(expr=inner):
+        case Scaled(expr=inner) | Transpose(expr=inner) | Inverse(expr=inner):
             return (inner,)
         case Product(factors=parts) | Tensor(factors=parts) | Sum(terms=parts):
             return parts

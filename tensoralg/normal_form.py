@@ -13,8 +13,10 @@ forms, which :func:`normal_form` composes bottom-up over the tree:
     mixed_product         (A⊗B)(C⊗D) = AC⊗BD, distributed over both sums; Id is
                           the empty word, so identity elimination is concatenation
     tensor_terms          (Σ aᵢ)⊗(Σ bⱼ) = Σ aᵢ⊗bⱼ (bilinearity)
-    transpose_word        (XY)ᵀ = YᵀXᵀ and (Xᵀ)ᵀ = X
+    transpose_word        (XY)ᵀ = YᵀXᵀ, (Xᵀ)ᵀ = X and (X⁻¹)ᵀ = (Xᵀ)⁻¹
     transpose_terms       (A⊗B)ᵀ = Aᵀ⊗Bᵀ
+    concatenate           word product with free reduction X X⁻¹ = X⁻¹ X = Id
+    invert_word           (XY)⁻¹ = Y⁻¹X⁻¹; (c·A⊗B)⁻¹ = c⁻¹·A⁻¹⊗B⁻¹ for a single term
     action_terms          (A⊗W)·X = A X Wᵀ and (A_q⊗A_k⊗M)·X = A_q X M Xᵀ A_kᵀ
     bilinear_terms        (A_q⊗A_k⊗M)∘(A_p⊗W_p, B⊗V) = A_qA_p ⊗ A_kB ⊗ W_pᵀMV
 
@@ -41,12 +43,14 @@ from fractions import Fraction
 from functools import cached_property
 from typing import Iterable, Iterator, Mapping
 
+from .errors import ShapeError
 from .expr import (
     Apply,
     Atom,
     Bilinear,
     Expr,
     Identity,
+    Inverse,
     Product,
     Scaled,
     Shape,
@@ -120,18 +124,28 @@ def collect_like_terms(shape: Shape, pairs: Iterable[tuple[Key, Coefficient]]) -
     return NormalForm(shape, {k: c for k, c in acc.items() if c != 0})
 
 
+def concatenate(left: Word, right: Word) -> Word:
+    """The reduced word of a product: X X⁻¹ and X⁻¹ X cancel where the words meet.
+
+    Both words are reduced already, so cancellation can only happen at the junction.
+    """
+    if not (left and right) or left[-1] != right[0].invert():
+        return left + right
+    i, j = len(left), 0
+    while i > 0 and j < len(right) and left[i - 1] == right[j].invert():
+        i, j = i - 1, j + 1
+    return left[:i] + right[j:]
+
+
 def mixed_product(left: NormalForm, right: NormalForm) -> NormalForm:
     """(Σ cᵢ A_i⊗B_i)(Σ dⱼ C_j⊗D_j) = Σ cᵢdⱼ (A_iC_j)⊗(B_iD_j)."""
     shape = tuple((a[0], b[1]) for a, b in zip(left.shape, right.shape))
     rterms = list(right.terms.items())
-    if len(left.shape) == 1:
-        pairs = (((lk[0] + rk[0],), lc * rc) for lk, lc in left.terms.items() for rk, rc in rterms)
-    else:
-        pairs = (
-            (tuple(a + b for a, b in zip(lk, rk)), lc * rc)
-            for lk, lc in left.terms.items()
-            for rk, rc in rterms
-        )
+    pairs = (
+        (tuple(map(concatenate, lk, rk)), lc * rc)
+        for lk, lc in left.terms.items()
+        for rk, rc in rterms
+    )
     return collect_like_terms(shape, pairs)
 
 
@@ -146,7 +160,30 @@ def tensor_terms(left: NormalForm, right: NormalForm) -> NormalForm:
 
 def transpose_word(word: Word) -> Word:
     """(X₁X₂…Xₙ)ᵀ = Xₙᵀ…X₂ᵀX₁ᵀ, with (Xᵀ)ᵀ = X."""
-    return tuple(Letter(letter.symbol, not letter.transposed) for letter in reversed(word))
+    return tuple(letter.transpose() for letter in reversed(word))
+
+
+def invert_word(word: Word) -> Word:
+    """(X₁X₂…Xₙ)⁻¹ = Xₙ⁻¹…X₁⁻¹, with (X⁻¹)⁻¹ = X."""
+    return tuple(letter.invert() for letter in reversed(word))
+
+
+def invert_terms(nf: NormalForm, describe: str = "the expression") -> NormalForm:
+    """(c·w₁⊗…⊗w_k)⁻¹ = c⁻¹·w₁⁻¹⊗…⊗w_k⁻¹; a sum of several terms has no inverse here."""
+    if len(nf.terms) != 1:
+        raise ShapeError(
+            f"cannot invert {describe}: only a single product of symbols can be inverted, "
+            f"and it has {len(nf.terms)} terms"
+        )
+    (key, c), = nf.terms.items()
+    for word in key:
+        for letter in word:
+            if letter.rows != letter.cols:
+                raise ShapeError(
+                    f"cannot invert {describe}: (XY)⁻¹ = Y⁻¹X⁻¹ needs square factors, and "
+                    f"{letter.symbol.name} is {letter.rows} × {letter.cols}"
+                )
+    return NormalForm(nf.shape, {tuple(map(invert_word, key)): 1 / Fraction(c)})
 
 
 def transpose_terms(nf: NormalForm) -> NormalForm:
@@ -167,20 +204,27 @@ def sum_terms(shape: Shape, parts: Iterable[NormalForm]) -> NormalForm:
     return collect_like_terms(shape, (item for p in parts for item in p.terms.items()))
 
 
+def _join(*words: Word) -> Word:
+    result: Word = ()
+    for word in words:
+        result = concatenate(result, word)
+    return result
+
+
 def action_terms(operator: NormalForm, state: NormalForm) -> NormalForm:
     """(A⊗W)·X = A X Wᵀ, and (A_q⊗A_k⊗M)·X = A_q X M Xᵀ A_kᵀ, extended (bi)linearly."""
     states = list(state.terms.items())
     if len(operator.shape) == 2:
         shape = ((operator.shape[0][0], operator.shape[1][0]),)
         pairs = (
-            ((a + x[0] + transpose_word(w),), oc * xc)
+            ((_join(a, x[0], transpose_word(w)),), oc * xc)
             for (a, w), oc in operator.terms.items()
             for x, xc in states
         )
     else:
         shape = ((operator.shape[0][0], operator.shape[1][0]),)
         pairs = (
-            ((aq + x[0] + m + transpose_word(y[0]) + transpose_word(ak),), oc * xc * yc)
+            ((_join(aq, x[0], m, transpose_word(y[0]), transpose_word(ak)),), oc * xc * yc)
             for (aq, ak, m), oc in operator.terms.items()
             for x, xc in states
             for y, yc in states
@@ -202,7 +246,7 @@ def bilinear_terms(form: NormalForm, query: NormalForm, key: NormalForm) -> Norm
     )
     keys = list(key.terms.items())
     pairs = (
-        ((aq + ap, ak + b, transpose_word(wp) + m + v), fc * qc * kc)
+        ((concatenate(aq, ap), concatenate(ak, b), _join(transpose_word(wp), m, v)), fc * qc * kc)
         for (aq, ak, m), fc in form.terms.items()
         for (ap, wp), qc in query.terms.items()
         for (b, v), kc in keys
@@ -223,6 +267,8 @@ def normal_form(expr: Expr) -> NormalForm:
             return scale_terms(c, inner.normal_form)
         case Transpose(expr=inner):
             return transpose_terms(inner.normal_form)
+        case Inverse(expr=inner):
+            return invert_terms(inner.normal_form, _describe(inner))
         case Sum(terms=terms):
             return sum_terms(expr.shape, (t.normal_form for t in terms))
         case Product(factors=factors):
@@ -242,10 +288,23 @@ def normal_form(expr: Expr) -> NormalForm:
     raise TypeError(f"not an expression node: {expr!r}")
 
 
+def _describe(expr: Expr) -> str:
+    from .printing import to_unicode
+
+    return to_unicode(expr)
+
+
+def _letter_tree(letter: Letter) -> Expr:
+    node: Expr = Atom(letter.symbol)
+    if letter.transposed:
+        node = Transpose(node)
+    return Inverse(node) if letter.inverse else node
+
+
 def _word_tree(word: Word, space: str) -> Expr:
     if not word:
         return Identity(space)
-    atoms = [Transpose(Atom(l.symbol)) if l.transposed else Atom(l.symbol) for l in word]
+    atoms = [_letter_tree(l) for l in word]
     return atoms[0] if len(atoms) == 1 else Product(tuple(atoms))
 
 

@@ -26,6 +26,7 @@ from .expr import (
     Bilinear,
     Expr,
     Identity,
+    Inverse,
     Product,
     Scaled,
     Sum,
@@ -64,6 +65,7 @@ class _Style:
         self,
         symbol: Callable[[Symbol], str],
         transpose: Callable[[str, bool], str],
+        inverse: Callable[[str, bool, bool], str],
         fraction: Callable[[Fraction], str],
         identity: str,
         tensor: str,
@@ -71,7 +73,7 @@ class _Style:
         compose: str,
         paren: tuple[str, str],
     ):
-        self.symbol, self.transpose, self.fraction = symbol, transpose, fraction
+        self.symbol, self.transpose, self.inverse, self.fraction = symbol, transpose, inverse, fraction
         self.identity, self.tensor, self.dot, self.compose, self.paren = identity, tensor, dot, compose, paren
 
     def wrap(self, text: str) -> str:
@@ -103,6 +105,7 @@ def _latex_fraction(c: Fraction) -> str:
 UNICODE = _Style(
     symbol=_unicode_symbol,
     transpose=lambda text, simple: text + "ᵀ" if simple else f"({text})ᵀ",
+    inverse=lambda text, simple, t: text + ("⁻ᵀ" if t else "⁻¹") if simple else f"({text})⁻¹",
     fraction=_unicode_fraction,
     identity="Id",
     tensor=" ⊗ ",
@@ -114,6 +117,9 @@ UNICODE = _Style(
 LATEX = _Style(
     symbol=_latex_symbol,
     transpose=lambda text, simple: f"{{{text}}}^{{\\top}}" if simple else f"\\left({text}\\right)^{{\\top}}",
+    inverse=lambda text, simple, t: (f"{{{text}}}^{{-\\top}}" if t else f"{{{text}}}^{{-1}}")
+    if simple
+    else f"\\left({text}\\right)^{{-1}}",
     fraction=_latex_fraction,
     identity="\\mathrm{Id}",
     tensor=" \\otimes ",
@@ -138,6 +144,11 @@ def _render(expr: Expr, style: _Style) -> str:
         case Transpose(expr=inner):
             simple = isinstance(inner, (Atom, Identity))
             return style.transpose(_render(inner, style), simple)
+        case Inverse(expr=Transpose(expr=Atom() as inner)):
+            return style.inverse(_render(inner, style), True, True)
+        case Inverse(expr=inner):
+            simple = isinstance(inner, (Atom, Identity))
+            return style.inverse(_render(inner, style), simple, False)
         case Scaled(coefficient=c, expr=inner):
             if c == -1:
                 return "-" + sub(inner, _PRODUCT)
@@ -173,9 +184,15 @@ def to_latex(expr: Expr) -> str:
 
 
 def letter_json(letter: Letter) -> dict[str, Any]:
-    """One factor as ``{"symbol", "layer", "head", "transpose"}`` (null where not indexed)."""
+    """One factor as ``{"symbol", "layer", "head", "transpose"}`` (null where not indexed).
+
+    An inverse factor carries ``"inverse": true`` as well (absent otherwise).
+    """
     s = letter.symbol
-    return {"symbol": s.name, "layer": s.layer, "head": s.head, "transpose": letter.transposed}
+    data = {"symbol": s.name, "layer": s.layer, "head": s.head, "transpose": letter.transposed}
+    if letter.inverse:
+        data["inverse"] = True
+    return data
 
 
 def to_json(expr: Expr) -> dict[str, Any]:
@@ -212,7 +229,8 @@ def from_json(data: dict[str, Any], symbols: Callable[[str, tuple[int, ...]], Sy
                 for f in word:
                     indices = tuple(i for i in (f.get("layer"), f.get("head")) if i is not None)
                     a: Expr = Atom(symbols(f["symbol"], indices))
-                    atoms.append(Transpose(a) if f.get("transpose") else a)
+                    a = Transpose(a) if f.get("transpose") else a
+                    atoms.append(Inverse(a) if f.get("inverse") else a)
                 parts.append(Identity(rows) if not atoms else atoms[0] if len(atoms) == 1 else Product(tuple(atoms)))
             body = parts[0] if len(parts) == 1 else Tensor(tuple(parts))
             terms.append(Scaled(Fraction(term["coefficient"]), body))

@@ -60,10 +60,15 @@ class Symbol(NamedTuple):
 
 
 class Letter(NamedTuple):
-    """One factor of a word in the free algebra: a symbol or its transpose."""
+    """One factor of a word: a symbol, its transpose, its inverse or its inverse transpose.
+
+    Words live in the free algebra with transpose and inverse: (Xᵀ)ᵀ = X,
+    (X⁻¹)ᵀ = (Xᵀ)⁻¹, and X X⁻¹ = X⁻¹ X = Id cancel when adjacent (free reduction).
+    """
 
     symbol: Symbol
     transposed: bool
+    inverse: bool = False
 
     @property
     def rows(self) -> str:
@@ -74,7 +79,10 @@ class Letter(NamedTuple):
         return self.symbol.rows if self.transposed else self.symbol.cols
 
     def transpose(self) -> "Letter":
-        return Letter(self.symbol, not self.transposed)
+        return Letter(self.symbol, not self.transposed, self.inverse)
+
+    def invert(self) -> "Letter":
+        return Letter(self.symbol, self.transposed, not self.inverse)
 
 
 #: Shapes of the standard symbols of CLAIMS.md (column-vector convention), and
