@@ -25,8 +25,9 @@ _NAMES = ("A", "B", "C")
 
 
 def symbols(rows: str, cols: str) -> st.SearchStrategy[Symbol]:
-    """A generic symbol of shape rows × cols; names repeat so expressions share atoms."""
-    return st.sampled_from(_NAMES).map(lambda name: Symbol(name, (), rows, cols))
+    """A generic symbol of shape rows × cols, named after it (``Apq`` is p × q) so that a
+    name determines the shape; names repeat so expressions share atoms."""
+    return st.sampled_from(_NAMES).map(lambda name: Symbol(f"{name}{rows}{cols}", (), rows, cols))
 
 
 def coefficients() -> st.SearchStrategy[Fraction]:
