@@ -161,7 +161,8 @@ def _render(expr: Expr, style: _Style) -> str:
             parts = [sub(terms[0], _TENSOR)]
             for t in terms[1:]:
                 if isinstance(t, Scaled) and t.coefficient < 0:
-                    parts.append(" - " + sub(Scaled(-t.coefficient, t.expr), _TENSOR))
+                    negated = t.expr if t.coefficient == -1 else Scaled(-t.coefficient, t.expr)
+                    parts.append(" - " + sub(negated, _TENSOR))
                 else:
                     parts.append(" + " + sub(t, _TENSOR))
             return "".join(parts)

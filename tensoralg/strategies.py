@@ -101,3 +101,106 @@ def random_values(
 def seeds() -> st.SearchStrategy[int]:
     """Seeds for numpy generators (drawn, so they are reported and shrink)."""
     return st.integers(0, 2**32 - 1)
+
+
+# --- proofs catalog (C13, C15, C16, C17): real matrices and attention patterns -------------
+
+
+def real_matrices(
+    max_size: int = 4, *, rows: int | None = None, cols: int | None = None, bound: float = 3.0
+) -> st.SearchStrategy[np.ndarray]:
+    """Float matrices with entries in [−bound, bound]; sizes drawn from 1…max_size unless fixed.
+
+    >>> from hypothesis import find
+    >>> find(real_matrices(rows=2, cols=3), lambda m: True).shape
+    (2, 3)
+    """
+    from hypothesis.extra.numpy import arrays
+
+    sizes = st.tuples(
+        st.just(rows) if rows is not None else st.integers(1, max_size),
+        st.just(cols) if cols is not None else st.integers(1, max_size),
+    )
+    entries = st.floats(-bound, bound, allow_nan=False, allow_infinity=False)
+    return sizes.flatmap(lambda shape: arrays(np.float64, shape, elements=entries))
+
+
+def causal_patterns(n: int) -> st.SearchStrategy[np.ndarray]:
+    """n × n causal row-stochastic patterns softmax*(S) for drawn scores S in [−4, 4].
+
+    >>> from hypothesis import find
+    >>> A = find(causal_patterns(3), lambda a: True)
+    >>> bool(np.allclose(A.sum(axis=1), 1) and np.all(np.triu(A, 1) == 0))
+    True
+    """
+    from .model import causal_softmax
+
+    return real_matrices(rows=n, cols=n, bound=4.0).map(causal_softmax)
+
+
+# --- path expansion: architectures (tensoralg.architecture, tensoralg.expansion) ----------
+
+
+@st.composite
+def architectures(
+    draw: st.DrawFn,
+    max_layers: int = 4,
+    max_heads: int = 4,
+    positional: bool | None = None,
+    mlp: bool | None = False,
+):
+    """Architectures of 1…max_layers layers with 0…max_heads heads each.
+
+    ``positional`` and ``mlp`` are drawn when None (MLP flags per layer), else fixed;
+    the default has no MLPs.
+
+    >>> from hypothesis import find
+    >>> find(architectures(), lambda a: a.n_layers == 2 and sum(a.heads) >= 3)
+    Architecture(heads=(0, 3), positional=False, mlp=(False, False))
+    """
+    from .architecture import Architecture
+
+    heads = draw(st.lists(st.integers(0, max_heads), min_size=1, max_size=max_layers))
+    has_positional = draw(st.booleans()) if positional is None else positional
+    if mlp is None:
+        flags = tuple(draw(st.lists(st.booleans(), min_size=len(heads), max_size=len(heads))))
+    else:
+        flags = (mlp,) * len(heads)
+    return Architecture(tuple(heads), positional=has_positional, mlp=flags)
+
+
+# --- circuits: factored matrices and random models (tensoralg.factored, circuits, composition) ----
+
+
+@st.composite
+def factor_pairs(draw: st.DrawFn, square: bool = False, max_dim: int = 6, max_batch: int = 3):
+    """Gaussian factors A (batch × m × k) and B (batch × k × n) of drawn shapes (n = m if ``square``).
+
+    k is drawn on both sides of m so both the BA and the AB route of the small side are used.
+
+    >>> from hypothesis import find
+    >>> A, B = find(factor_pairs(square=True), lambda p: p[0].shape[-1] > p[0].shape[-2])
+    >>> A.shape, B.shape
+    ((1, 1, 2), (1, 2, 1))
+    """
+    batch, m, k = draw(st.integers(1, max_batch)), draw(st.integers(1, max_dim)), draw(st.integers(1, max_dim))
+    n = m if square else draw(st.integers(1, max_dim))
+    rng = np.random.default_rng(draw(seeds()))
+    return rng.normal(size=(batch, m, k)), rng.normal(size=(batch, k, n))
+
+
+@st.composite
+def small_models(draw: st.DrawFn, max_layers: int = 3, max_heads: int = 3, positional: bool = True):
+    """Random attention-only models (tensoralg.model.random_model) with drawn heads and dimensions.
+
+    >>> from hypothesis import find
+    >>> find(small_models(), lambda m: len(m.layers) == 2).heads
+    (1, 1)
+    """
+    from .model import random_model
+
+    heads = tuple(draw(st.lists(st.integers(1, max_heads), min_size=1, max_size=max_layers)))
+    d_model, d_head = draw(st.integers(2, 8)), draw(st.integers(1, 4))
+    n_vocab, n_ctx = draw(st.integers(2, 12)), draw(st.integers(2, 8))
+    rng = np.random.default_rng(draw(seeds()))
+    return random_model(rng, heads, d_model=d_model, d_head=d_head, n_vocab=n_vocab, n_ctx=n_ctx, positional=positional)

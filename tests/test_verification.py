@@ -1,0 +1,288 @@
+"""Verdicts: true identities are PROVED, subtly false ones REFUTED with a counterexample
+that reproduces, HOLDS carries its bound, ill-formed input is an ERROR."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tensoralg.exact import evaluate_exact, field_named, first_difference, invertible_symbols, random_instance
+from tensoralg.expr import Atom, canonical, symbols_in
+from tensoralg.definitions import expand_definitions
+from tensoralg.parsing import Context, parse_equation
+from tensoralg.strategies import SPACES, expressions
+from tensoralg.symbols import declared_symbol
+from tensoralg.verification import Counterexample, Verdict, check_formula, verify_identity, verify_numeric
+
+# Generic matrices for the laws of C1 (A … D shadow the attention pattern A there).
+GENERIC = ["A, B, C, D: p x p", "E, F: q x q"]
+# Model symbols are the standard ones; a residual state X, Y and a change of basis M.
+MODEL = ["X, Y: n_ctx x d_model", "M: d_head x d_head"]
+HEADS = (2, 2)
+
+
+def check(text, declarations=GENERIC, **options):
+    return check_formula(text, declarations=declarations, heads=HEADS, **options)
+
+
+R1 = "(Id ⊗ W_E + Σ_{h∈H1} A^h ⊗ W_OV^h W_E)"
+C11_LHS = "(Id⊗W_U)(Id + Σ_{h∈H2} A^h⊗W_OV^h)(Id + Σ_{h∈H1} A^h⊗W_OV^h)(Id⊗W_E)"
+C11_RHS = (
+    "Id⊗W_U W_E + Σ_{h∈H1∪H2} A^h⊗(W_U W_OV^h W_E) "
+    "+ Σ_{h1∈H1, h2∈H2} (A^{h2}A^{h1}) ⊗ (W_U W_OV^{h2} W_OV^{h1} W_E)"
+)
+C11_LATEX = (
+    r"\mathrm{Id} \otimes W_{U} W_{E} + \sum_{h \in H_1 \cup H_2} A^{h} \otimes \left(W_{U} W_{OV}^{h} W_{E}\right)"
+    r" + \sum_{h_1 \in H_1, h_2 \in H_2} \left(A^{h_2} A^{h_1}\right) \otimes \left(W_{U} W_{OV}^{h_2} W_{OV}^{h_1} W_{E}\right)"
+)
+C14_LHS = f"W_QK^{{1,0}} ∘ ({R1}, {R1})"
+C14_RHS = (
+    "Id⊗Id⊗(W_Eᵀ W_QK^{1,0} W_E) + Σ_{hq∈H1} A^{hq}⊗Id⊗(W_Eᵀ W_OV^{hq}ᵀ W_QK^{1,0} W_E) "
+    "+ Σ_{hk∈H1} Id⊗A^{hk}⊗(W_Eᵀ W_QK^{1,0} W_OV^{hk} W_E) "
+    "+ Σ_{hq,hk∈H1} A^{hq}⊗A^{hk}⊗(W_Eᵀ W_OV^{hq}ᵀ W_QK^{1,0} W_OV^{hk} W_E)"
+)
+C14_LATEX = (
+    r"\mathrm{Id} \otimes \mathrm{Id} \otimes \left({W_{E}}^{\top} W_{QK}^{1,0} W_{E}\right)"
+    r" + \sum_{h_q \in H_1} A^{h_q} \otimes \mathrm{Id} \otimes \left(W_{E}^{\top} {W_{OV}^{h_q}}^{\top} W_{QK}^{1,0} W_{E}\right)"
+    r" + \sum_{h_k \in H_1} \mathrm{Id} \otimes A^{h_k} \otimes \left(W_{E}^{\top} W_{QK}^{1,0} W_{OV}^{h_k} W_{E}\right)"
+    r" + \sum_{h_q, h_k \in H_1} A^{h_q} \otimes A^{h_k} \otimes \left(W_{E}^{\top} {W_{OV}^{h_q}}^{\top} W_{QK}^{1,0} W_{OV}^{h_k} W_{E}\right)"
+)
+
+# (id, a true identity, a subtly false twin)
+CORPUS = [
+    ("C1-mixed-product", GENERIC, "(A ⊗ E)(B ⊗ F) == (A B) ⊗ (E F)", "(A ⊗ E)(B ⊗ F) == (B A) ⊗ (E F)"),
+    ("C1-mixed-product-right", GENERIC, "(A ⊗ E)(B ⊗ F) == (A B) ⊗ (E F)", "(A ⊗ E)(B ⊗ F) == (A B) ⊗ (F E)"),
+    ("C1-bilinear-left", GENERIC, "(A + 2 B) ⊗ E == A ⊗ E + 2 (B ⊗ E)", "(A + 2 B) ⊗ E == A ⊗ E + B ⊗ E"),
+    ("C1-bilinear-right", GENERIC, "A ⊗ (E - F) == A ⊗ E - A ⊗ F", "A ⊗ (E - F) == A ⊗ E + A ⊗ F"),
+    ("C1-transpose", GENERIC, "(A ⊗ E)ᵀ == Aᵀ ⊗ Eᵀ", "(A ⊗ E)ᵀ == Aᵀ ⊗ E"),
+    ("C1-identity", GENERIC, "Id_{p} ⊗ Id_{q} == Id", "Id_{p} ⊗ Id_{q} == Id ⊗ E"),
+    ("C1-action", MODEL, "(A[0,0] ⊗ W_OV[0,0])·X == A[0,0] X W_OV[0,0]ᵀ", "(A[0,0] ⊗ W_OV[0,0])·X == A[0,0] X W_OV[0,0]"),
+    (
+        "C2-head-factors",
+        MODEL,
+        "(A^{0,0} ⊗ W_O^{0,0} W_V^{0,0})·X == (Id ⊗ W_O^{0,0})·((A^{0,0} ⊗ W_V^{0,0})·X)",
+        "(A^{0,0} ⊗ W_O^{0,0} W_V^{0,0})·X == (Id ⊗ W_V^{0,0}ᵀ)·((A^{0,0} ⊗ W_O^{0,0}ᵀ)·X)",
+    ),
+    (
+        "C2-linear-in-X",
+        MODEL,
+        "(A^{0,0} ⊗ W_OV^{0,0})·(X + 3 Y) == (A^{0,0} ⊗ W_OV^{0,0})·X + 3 (A^{0,0} ⊗ W_OV^{0,0})·Y",
+        "(A^{0,0} ⊗ W_OV^{0,0})·(X + 3 Y) == (A^{0,0} ⊗ W_OV^{0,0})·X + (A^{0,0} ⊗ W_OV^{0,0})·Y",
+    ),
+    (
+        "C3-heads-additive",
+        MODEL,
+        "Σ_{h∈H1} (Id ⊗ W_O^h)·((A^h ⊗ W_V^h)·X) == (Σ_{h∈H1} A^h ⊗ W_OV^h)·X",
+        "Σ_{h∈H1} (Id ⊗ W_O^h)·((A^h ⊗ W_V^h)·X) == (A^{0,0} ⊗ W_OV^{0,0})·X",
+    ),
+    ("C4-qk", MODEL, "(M W_Q^{0,0})ᵀ (M⁻ᵀ W_K^{0,0}) == W_QK^{0,0}", "(M W_Q^{0,0})ᵀ (M⁻¹ W_K^{0,0}) == W_QK^{0,0}"),
+    ("C4-ov", MODEL, "(W_O^{0,0} M⁻¹)(M W_V^{0,0}) == W_OV^{0,0}", "(W_O^{0,0} M⁻¹)(Mᵀ W_V^{0,0}) == W_OV^{0,0}"),
+    (
+        "C4-scores",
+        MODEL,
+        "X (M W_Q^{0,0})ᵀ (M^{-T} W_K^{0,0}) Xᵀ == X W_QK^{0,0} Xᵀ",
+        "X (M W_Q^{0,0})ᵀ (M W_K^{0,0}) Xᵀ == X W_QK^{0,0} Xᵀ",
+    ),
+    ("C11-unicode", MODEL, f"{C11_LHS} == {C11_RHS}", f"{C11_LHS} == " + C11_RHS.replace("(A^{h2}A^{h1})", "(A^{h1}A^{h2})")),
+    ("C11-latex", MODEL, f"{C11_LHS} == {C11_LATEX}", f"{C11_LHS} == " + C11_LATEX.replace("W_{OV}^{h_2} W_{OV}^{h_1}", "W_{OV}^{h_1} W_{OV}^{h_2}")),
+    ("C14-unicode", MODEL, f"{C14_LHS} == {C14_RHS}", f"{C14_LHS} == " + C14_RHS.replace("W_OV^{hq}ᵀ W_QK^{1,0} W_E", "W_OV^{hq} W_QK^{1,0} W_E")),
+    ("C14-latex", MODEL, f"{C14_LHS} == {C14_LATEX}", f"{C14_LHS} == " + C14_LATEX.replace(r"\mathrm{Id} \otimes A^{h_k}", r"A^{h_k} \otimes \mathrm{Id}")),
+]
+
+
+@pytest.mark.parametrize("declarations, true, false", [row[1:] for row in CORPUS], ids=[row[0] for row in CORPUS])
+def test_true_corpus_is_proved_and_its_twin_refuted(declarations, true, false):
+    proved = check(true, declarations)
+    assert proved.status == "PROVED", proved.detail
+    refuted = check(false, declarations)
+    assert refuted.status == "REFUTED", refuted.detail
+    assert refuted.counterexample is not None
+    assert refuted.counterexample.lhs_value != refuted.counterexample.rhs_value
+
+
+# The subtly false identities of the issue, each its own test.
+
+
+def _refuted(text, declarations=GENERIC):
+    verdict = check(text, declarations)
+    assert verdict.status == "REFUTED", verdict.detail
+    _assert_reproduces(text, declarations, verdict.counterexample)
+    return verdict
+
+
+def test_reversed_product_order():
+    verdict = _refuted("(A B)ᵀ == Aᵀ Bᵀ")
+    assert verdict.counterexample.dims == {"p": 2}
+
+
+def test_missing_cross_term():
+    _refuted("(A + B)(C + D) == A C + B D + A D")
+
+
+def test_wrong_transpose():
+    _refuted("(A ⊗ E)ᵀ == A ⊗ Eᵀ")
+
+
+def test_wrong_inverse_transpose_reproduces_with_invertible_draws():
+    _refuted("(M W_Q^{0,0})ᵀ (M⁻¹ W_K^{0,0}) == W_QK^{0,0}", MODEL)
+
+
+def test_wrong_coefficient():
+    _refuted("(A + B)(A + B) == A A + 2 A B + B B")
+
+
+def test_wk_transpose_wq_for_qk():
+    verdict = _refuted("W_QK^{0,0} == W_K^{0,0}ᵀ W_Q^{0,0}", MODEL)
+    assert verdict.counterexample.dims["d_model"] == 2
+
+
+def test_virtual_head_patterns_in_wrong_order():
+    _refuted(f"{C11_LHS} == " + C11_RHS.replace("(A^{h2}A^{h1})", "(A^{h1}A^{h2})"), MODEL)
+
+
+def test_wrong_coefficient_is_fine_when_commuting():
+    # Twin: with the commutator-free coefficient the same expansion is proved.
+    assert check("(A + B)(A + B) == A A + A B + B A + B B").status == "PROVED"
+
+
+def _assert_reproduces(text, declarations, cx: Counterexample):
+    """Re-evaluate the sides on the instance the counterexample names."""
+    lhs, rhs = parse_equation(text, Context.build(declarations, HEADS))
+    field = field_named(cx.field)
+    left, right = expand_definitions(lhs), expand_definitions(rhs)
+    syms = symbols_in(left) | symbols_in(right)
+    values = random_instance(syms, cx.dims, cx.seed, field, invertible_symbols(left) | invertible_symbols(right))
+    lv, rv = evaluate_exact(left, values, cx.dims, field), evaluate_exact(right, values, cx.dims, field)
+    entry, l_value, r_value = first_difference(lv, rv, lhs.shape, cx.dims, field)
+    assert (entry, l_value, r_value) == (cx.entry, cx.lhs_value, cx.rhs_value)
+
+
+def test_counterexample_is_shrunk():
+    verdict = check("A B C == C B A")
+    assert verdict.counterexample.dims == {"p": 2}
+    tensor = check("(A ⊗ E)(B ⊗ F) == (B A) ⊗ (E F)")
+    assert tensor.counterexample.dims == {"p": 2, "q": 1}
+
+
+def test_counterexample_lists_small_instance_and_describes_itself():
+    cx = check("A B == B A").counterexample
+    assert [name for name, _ in cx.values] == ["A", "B"]
+    assert all(len(rows) == 2 and len(rows[0]) == 2 for _, rows in cx.values)
+    text = cx.describe()
+    assert "p=2" in text and f"seed {cx.seed}" in text and cx.lhs_value in text and len(text.splitlines()) <= 2
+
+
+def test_holds_with_definitions_folded():
+    verdict = check("W_OV^{0,0} == W_O^{0,0} W_V^{0,0}", MODEL, expand=False)
+    assert verdict.status == "HOLDS" and verdict.ok
+    assert verdict.error_bound == 0.0
+    assert check("W_OV^{0,0} == W_O^{0,0} W_V^{0,0}", MODEL).status == "PROVED"
+    assert check("W_OV^{0,0} == W_V^{0,0}ᵀ W_O^{0,0}ᵀ", MODEL, expand=False).status == "REFUTED"
+
+
+def test_holds_carries_the_schwartz_zippel_bound(monkeypatch):
+    # With the size cap forced to 1, scalars commute, so AB = BA survives: HOLDS, with
+    # the bound (degree/p)^trials.
+    monkeypatch.setattr("tensoralg.verification.SIZE_CAP", {1: 1})
+    verdict = check("A B == B A", trials=2)
+    assert verdict.status == "HOLDS"
+    assert verdict.error_bound == pytest.approx((2 / (2**61 - 1)) ** 2)
+    assert "Schwartz–Zippel" in verdict.detail
+
+
+def test_errors_are_verdicts():
+    for text in ("A B ==", "A == W_E", "A ⊗ E == A", "A == Z"):
+        verdict = check(text)
+        assert verdict.status == "ERROR" and not verdict.ok and verdict.detail
+
+
+def test_verify_identity_shape_mismatch_is_error():
+    p, q = declared_symbol("P", "a", "b"), declared_symbol("Q", "b", "a")
+    verdict = verify_identity(Atom(p), Atom(q))
+    assert verdict.status == "ERROR" and "different shapes" in verdict.detail
+
+
+def test_verdict_json():
+    data = check("A B == B A").to_json()
+    assert data["status"] == "REFUTED" and data["ok"] is False and data["method"] == "exact"
+    assert set(data["counterexample"]) == {"dims", "seed", "field", "entry", "lhs_value", "rhs_value", "note", "values"}
+    assert check("A B == A B").to_json()["counterexample"] is None
+    with pytest.raises(ValueError):
+        Verdict("MAYBE", "exact", "", "")
+
+
+SHAPES = st.sampled_from([(("p", "q"),), (("p", "p"), ("q", "r"))])
+
+
+@settings(max_examples=40)
+@given(SHAPES.flatmap(lambda shape: expressions(*shape)))
+def test_an_expression_equals_its_canonical_form(expr):
+    assert verify_identity(expr, canonical(expr)).status == "PROVED"
+
+
+@settings(max_examples=25)
+@given(SHAPES.flatmap(lambda shape: st.tuples(expressions(*shape), expressions(*shape))))
+def test_verdict_agrees_with_exact_evaluation(pair):
+    lhs, rhs = pair
+    verdict = verify_identity(lhs, rhs, trials=1)
+    assert verdict.status in ("PROVED", "REFUTED")
+    if verdict.status == "REFUTED":
+        cx = verdict.counterexample
+        field = field_named(cx.field)
+        values = random_instance(symbols_in(lhs) | symbols_in(rhs), cx.dims, cx.seed, field)
+        found = first_difference(
+            evaluate_exact(lhs, values, cx.dims, field), evaluate_exact(rhs, values, cx.dims, field), lhs.shape, cx.dims, field
+        )
+        assert found == (cx.entry, cx.lhs_value, cx.rhs_value)
+    else:
+        assert lhs.normal_form == rhs.normal_form
+
+
+# ---------------------------------------------------------------------------
+# Numeric checks
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def test_numeric_holds_for_softmax_shift_invariance():
+    def sides(rng):
+        s = rng.normal(size=(4, 5)) * 10
+        return _softmax(s), _softmax(s + rng.normal(size=(4, 1)) * 100)
+
+    verdict = verify_numeric("softmax(S + c1ᵀ) = softmax(S)", sides, seed=1)
+    assert verdict.status == "HOLDS" and verdict.method == "numeric" and verdict.ok
+
+
+def test_numeric_refutes_column_shift_with_reproducible_seed():
+    def sides(rng):
+        s = rng.normal(size=(4, 5))
+        return _softmax(s), _softmax(s + rng.normal(size=(1, 5)))
+
+    verdict = verify_numeric("softmax(S + 1cᵀ) = softmax(S)", sides, seed=10)
+    cx = verdict.counterexample
+    assert verdict.status == "REFUTED" and cx.field == "float64"
+    lhs, rhs = sides(np.random.default_rng(cx.seed))
+    assert repr(float(lhs[cx.entry])) == cx.lhs_value and repr(float(rhs[cx.entry])) == cx.rhs_value
+
+
+def test_numeric_rounding_of_cancelling_terms_is_not_refuted():
+    # Sums of terms of size 1e12 that cancel to O(1): rounding errors ~1e-4 are far
+    # above 1e-9 absolute but tiny relative to the terms, which sides reports.
+    def sides(rng):
+        big = rng.normal(size=(50, 3)) * 1e12
+        small = rng.normal(size=3)
+        total = np.vstack([big, -big, small[None]])
+        order = rng.permutation(len(total))
+        return total.sum(axis=0), total[order].sum(axis=0), 1e12
+
+    assert verify_numeric("Σ in two orders", sides).status == "HOLDS"
+
+
+def test_numeric_bad_sides_are_errors():
+    assert verify_numeric("shapes", lambda rng: (np.zeros(2), np.zeros(3))).status == "ERROR"
+    assert verify_numeric("nan", lambda rng: (np.full(2, np.nan), np.zeros(2))).status == "ERROR"
