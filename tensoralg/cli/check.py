@@ -15,18 +15,8 @@ import json
 import sys
 
 from ..derivation import check_file
-from ..errors import ArchitectureError
+from ..architecture import Architecture
 from ..verification import check_formula
-
-
-def _heads(text: str) -> tuple[int, ...]:
-    try:
-        heads = tuple(int(x) for x in text.split(","))
-    except ValueError as exc:
-        raise ArchitectureError(f"--heads takes the heads per layer, e.g. --heads 2,2; got {text!r}") from exc
-    if any(h < 0 for h in heads):
-        raise ArchitectureError(f"--heads must be non-negative; got {text!r}")
-    return heads
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if (args.formula is None) == (args.file is None):
         print("tensoralg check: error: give either a formula or --file PATH (not both)", file=sys.stderr)
         return 2
-    heads = None if args.heads is None else _heads(args.heads)
+    heads = None if args.heads is None else Architecture.parse(args.heads).heads
     options = dict(declarations=args.declarations, heads=heads, seed=args.seed, trials=args.trials,
                    expand=not args.no_expand)
     if args.file is not None:
