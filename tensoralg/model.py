@@ -199,7 +199,8 @@ def causal_softmax(scores: np.ndarray) -> np.ndarray:
 
 def one_hot(tokens: np.ndarray, n_vocab: int) -> np.ndarray:
     """t: a row per position, t[i, tokens[i]] = 1 (n × n_vocab)."""
-    return np.eye(n_vocab)[np.asarray(tokens)]
+    # not np.eye(n_vocab)[tokens], which holds n_vocab² floats (20 GB at GPT-2's vocabulary)
+    return (np.asarray(tokens)[..., None] == np.arange(n_vocab)).astype(np.float64)
 
 
 def _check_tokens(model: Model, tokens: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Sequence
 from ..errors import TensoralgError
 
 #: Subcommand modules, in the order ``tensoralg --help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ()
+SUBCOMMANDS: tuple[str, ...] = ("expand", "prove", "analyze", "check")
 
 
 class _Parser(argparse.ArgumentParser):

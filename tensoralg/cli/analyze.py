@@ -1,0 +1,130 @@
+"""``tensoralg analyze WEIGHTS``: circuit statistics of every head of a weights file.
+
+Per head: the OV copying score and the QK same-matching score (Σλ/Σ|λ| of the full
+n_vocab × n_vocab circuits, computed from d_head-sized pieces), the previous-token score of
+the positional QK circuit, the induction evidence (K-composition with a previous-token head
+against the random baseline, OV copying, same matching of the K-composition QK circuit) and the
+behavioural prefix-matching and copying scores on repeated random tokens; then the top
+Q/K/V composition pairs with their baselines. ``--json`` prints the same as one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from ..circuits import copying_scores, head_weights, label, ov_circuits, qk_circuits, qk_frame
+from ..composition import composition_scores
+from ..induction import behavioural_scores, induction_evidence, previous_token_evidence
+from ..weights import load_weights
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("analyze", help="copying, composition and induction statistics of a weights file",
+                                   description=__doc__.split("\n\n")[1])
+    parser.add_argument("weights", metavar="WEIGHTS", help=".npz or .safetensors file, tensoralg or TransformerLens naming")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    parser.add_argument("--top", type=int, default=10, metavar="K", help="composition pairs to list (default 10)")
+    parser.add_argument("--seq-len", type=int, default=None, metavar="T", help="random tokens per repeated half (default min(25, n_ctx/2))")
+    parser.add_argument("--sequences", type=int, default=4, metavar="S", help="random sequences for the behavioural scores (default 4)")
+    parser.add_argument("--no-behaviour", action="store_true", help="skip the behavioural scores (no forward passes)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random tokens and the composition baseline (default 0)")
+    parser.add_argument("--score-scale", type=float, default=None, metavar="S", help="override s in softmax*(s·S) (default: the file's, else 1/√d_head)")
+    parser.add_argument("--layer-norm", action="store_true", default=None, help="apply parameter-free LayerNorm in forward passes")
+    parser.set_defaults(handler=run)
+
+
+def _number(x: float | None) -> float | None:
+    return None if x is None or not np.isfinite(x) else round(float(x), 6)
+
+
+def analyze(args: argparse.Namespace) -> dict:
+    """The report as a JSON-ready dictionary."""
+    model = load_weights(args.weights, score_scale=args.score_scale, layer_norm=args.layer_norm)
+    heads = head_weights(model)
+    frame = qk_frame(heads)
+    copying = copying_scores(ov_circuits(heads))
+    matching = copying_scores(qk_circuits(heads, frame))
+    composition = composition_scores(heads, np.random.default_rng(args.seed))
+    previous = previous_token_evidence(heads) if model.W_pos is not None else None
+    induction = {e.head: e for e in induction_evidence(heads, composition, previous)} if previous else {}
+    behaviour = None if args.no_behaviour else behavioural_scores(model, np.random.default_rng(args.seed), args.seq_len, args.sequences)
+    rows = []
+    for i, head in enumerate(heads.labels):
+        e = induction.get(head)
+        rows.append({
+            "head": label(head), "layer": head[0], "index": head[1],
+            "copying": _number(copying[i]), "same_matching": _number(matching[i]),
+            "previous_token": None if previous is None else _number(previous[i].score),
+            "previous_token_candidate": bool(previous and previous[i].is_candidate),
+            "induction": None if e is None else {
+                "previous_token_head": label(e.previous_token_head), "k_composition": _number(e.k_composition),
+                "k_composition_z": _number(e.k_composition_z), "ov_copying": _number(e.ov_copying),
+                "same_matching": _number(e.same_matching), "is_candidate": e.is_candidate,
+            },
+            "prefix_matching": None if behaviour is None else _number(behaviour.prefix_matching[i]),
+            "behavioural_copying": None if behaviour is None else _number(behaviour.copying[i]),
+        })
+    return {
+        "model": {"layers": len(model.layers), "heads": list(model.heads), "d_model": model.d_model,
+                  "d_head": int(heads.W_Q.shape[1]), "n_vocab": model.n_vocab, "n_ctx": model.n_ctx,
+                  "score_scale": model.score_scale, "layer_norm": model.layer_norm,
+                  "mlp": any(m is not None for m in model.mlps)},
+        "heads": rows,
+        "previous_token_heads": [r["head"] for r in rows if r["previous_token_candidate"]],
+        "induction_heads": [r["head"] for r in rows if r["induction"] and r["induction"]["is_candidate"]],
+        "composition": {
+            "baseline": {m: {"mean": _number(b.mean), "std": _number(b.std), "rms": _number(b.rms), "samples": b.samples}
+                         for m, b in composition.baseline.items()},
+            "top": [{k: _number(v) if isinstance(v, float) else v for k, v in row.items()} for row in composition.top(args.top)],
+        },
+        "behaviour": None if behaviour is None else {"seq_len": behaviour.seq_len, "sequences": behaviour.sequences, "seed": args.seed},
+    }
+
+
+def _cell(x: float | None, width: int = 8) -> str:
+    return f"{'-':>{width}}" if x is None else f"{x:>{width}.3f}"
+
+
+def _text(report: dict) -> str:
+    m = report["model"]
+    lines = [
+        f"model: {m['layers']} layers, heads {tuple(m['heads'])}, d_model {m['d_model']}, d_head {m['d_head']}, "
+        f"n_vocab {m['n_vocab']}, n_ctx {m['n_ctx']}, score scale {m['score_scale']:.4g}"
+        + (", MLPs (circuits ignore them)" if m["mlp"] else "") + (", LayerNorm" if m["layer_norm"] else ""),
+        "",
+        f"{'head':<6} {'copying':>8} {'same-mat':>8} {'prev-tok':>8} {'prefix':>8} {'beh-copy':>8}  induction evidence",
+    ]
+    for r in report["heads"]:
+        e = r["induction"]
+        evidence = "-" if e is None else (
+            f"{'INDUCTION' if e['is_candidate'] else 'no'}: K-comp with {e['previous_token_head']} {e['k_composition']:.3f} "
+            f"(z {e['k_composition_z']:.1f}), OV copying {e['ov_copying']:.3f}, K-path same-matching {e['same_matching']:.3f}"
+        )
+        prev = _cell(r["previous_token"]) + ("*" if r["previous_token_candidate"] else " ")
+        lines.append(f"{r['head']:<6} {_cell(r['copying'])} {_cell(r['same_matching'])} {prev}{_cell(r['prefix_matching'])} "
+                     f"{_cell(r['behavioural_copying'])}  {evidence}")
+    lines += [
+        "",
+        f"previous-token heads (*): {', '.join(report['previous_token_heads']) or 'none'}"
+        + ("" if m["n_ctx"] else " (no positional embeddings)"),
+        f"induction heads: {', '.join(report['induction_heads']) or 'none'}",
+        "",
+        "top composition pairs (baseline: random heads of the same shapes, mean ± std):",
+        f"{'mode':<5} {'writer':<7} {'reader':<7} {'score':>7} {'baseline':>15} {'ratio':>6}",
+    ]
+    for row in report["composition"]["top"]:
+        ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2f}"
+        lines.append(f"{row['mode']:<5} {row['writer']:<7} {row['reader']:<7} {row['score']:>7.3f} "
+                     f"{row['baseline_mean']:>7.3f} ± {row['baseline_std']:<5.3f} {ratio:>6}")
+    if not report["composition"]["top"]:
+        lines.append("(no pairs: composition needs heads in two layers)")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = analyze(args)
+    print(json.dumps(report, indent=2) if args.json else _text(report))
+    return 0

@@ -1,0 +1,214 @@
+"""Weights I/O: round trips in both formats and namings, TransformerLens conversion, bad files rejected."""
+
+import pickle
+
+import numpy as np
+import pytest
+import safetensors.numpy
+
+from tensoralg.cli import main
+from tensoralg.errors import WeightsError
+from tensoralg.model import AttentionLayer, MLPLayer, forward, random_model, with_weights
+from tensoralg.weights import (
+    NAMINGS, load_weights, model_arrays, model_from_arrays, naming_of, read_arrays, save_weights, to_tensoralg,
+    to_transformer_lens, write_arrays,
+)
+
+
+def full_model():
+    """Every optional tensor present: biases everywhere, positional embeddings, an MLP, LayerNorm."""
+    rng = np.random.default_rng(7)
+    base = random_model(rng, heads=(2, 3), d_model=6, d_head=2, n_vocab=9, n_ctx=5, positional=True, mlp=True, d_mlp=4)
+    layers = tuple(
+        AttentionLayer(l.W_Q, l.W_K, l.W_V, l.W_O, *(rng.normal(size=s) for s in [(l.n_heads, 2)] * 3 + [(6,)]))
+        for l in base.layers
+    )
+    mlps = (base.mlps[0], MLPLayer(base.mlps[1].W_in, base.mlps[1].W_out, rng.normal(size=4), rng.normal(size=6)))
+    return with_weights(base, layers=layers, mlps=mlps, b_U=rng.normal(size=9), layer_norm=True, score_scale=0.3)
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+@pytest.mark.parametrize("naming", NAMINGS)
+def test_round_trip_keeps_every_tensor_and_the_logits(tmp_path, naming, suffix):
+    model = full_model()
+    path = tmp_path / f"model{suffix}"
+    save_weights(model, path, naming)
+    assert naming_of(read_arrays(path)) == naming
+    loaded = load_weights(path)
+    before, after = model_arrays(model), model_arrays(loaded)
+    assert before.keys() == after.keys()
+    for key in before:
+        np.testing.assert_array_equal(after[key], before[key], err_msg=key)
+    assert (loaded.score_scale, loaded.layer_norm) == (0.3, True)
+    tokens = np.array([3, 1, 4, 1, 5])
+    np.testing.assert_array_equal(forward(loaded, tokens).logits, forward(model, tokens).logits)
+
+
+def test_conversion_transposes_each_matrix_and_round_trips():
+    ours = model_arrays(full_model())
+    tl = to_transformer_lens(ours)
+    assert tl["embed.W_E"].shape == (9, 6) and tl["unembed.W_U"].shape == (6, 9) and tl["pos_embed.W_pos"].shape == (5, 6)
+    np.testing.assert_array_equal(tl["blocks.1.attn.W_Q"][2], ours["layers.1.W_Q"][2].T)
+    np.testing.assert_array_equal(tl["blocks.0.attn.W_O"][1], ours["layers.0.W_O"][1].T)
+    np.testing.assert_array_equal(tl["blocks.1.mlp.W_in"], ours["mlps.1.W_in"].T)
+    np.testing.assert_array_equal(tl["blocks.1.attn.b_O"], ours["layers.1.b_O"])
+    back = to_tensoralg(tl)
+    assert back.keys() == ours.keys()
+    for key in ours:
+        np.testing.assert_array_equal(back[key], ours[key])
+
+
+def test_transformer_lens_row_vector_arithmetic_agrees():
+    """x @ W_Q_TL + b_Q (TransformerLens) equals W_Q x + b_Q (ours); likewise the embedding and unembedding."""
+    model = full_model()
+    tl = to_transformer_lens(model_arrays(model))
+    x = np.random.default_rng(0).normal(size=6)
+    np.testing.assert_allclose(x @ tl["blocks.0.attn.W_Q"] + tl["blocks.0.attn.b_Q"], model.layers[0].W_Q @ x + model.layers[0].b_Q)
+    z = np.random.default_rng(1).normal(size=(2, 2))
+    np.testing.assert_allclose(np.einsum("hd,hdm->m", z, tl["blocks.0.attn.W_O"]), np.einsum("hmd,hd->m", model.layers[0].W_O, z))
+    np.testing.assert_allclose(tl["embed.W_E"][4], model.W_E[:, 4])
+    np.testing.assert_allclose(x @ tl["unembed.W_U"], model.W_U @ x)
+
+
+def test_defaults_without_config_keys_and_overrides():
+    arrays = to_transformer_lens(model_arrays(random_model(np.random.default_rng(0), heads=(1,), d_head=4)))
+    del arrays["config.score_scale"], arrays["config.layer_norm"]
+    model = model_from_arrays(arrays)
+    assert (model.score_scale, model.layer_norm) == (0.5, False)  # TransformerLens's 1/√d_head
+    assert model_from_arrays(arrays, score_scale=2.0, layer_norm=True).score_scale == 2.0
+    arrays["blocks.0.attn.mask"] = np.tril(np.ones((3, 3)))  # TransformerLens buffer: ignored
+    assert model_from_arrays(arrays).heads == (1,)
+
+
+def _tl() -> dict:
+    return to_transformer_lens(model_arrays(random_model(np.random.default_rng(0), heads=(2, 2), d_model=4, d_head=2, n_vocab=5, n_ctx=3, positional=True)))
+
+
+def _ours() -> dict:
+    return model_arrays(random_model(np.random.default_rng(0), heads=(2, 2), d_model=4, d_head=2, n_vocab=5))
+
+
+def _edit(arrays: dict, **changes) -> dict:
+    out = dict(arrays)
+    for key, value in changes.items():
+        key = key.replace("__", ".")
+        if value is None:
+            del out[key]
+        else:
+            out[key] = value
+    return out
+
+
+def _nan(arrays: dict, key: str, value: float) -> dict:
+    array = arrays[key].copy()
+    array.flat[3] = value
+    return {**arrays, key: array}
+
+
+# (id, arrays to write or a function writing the file itself, suffix, message fragments)
+BAD_ARRAYS = [
+    ("missing-key-tl", lambda: _edit(_tl(), blocks__1__attn__W_V=None), ".npz", ["missing key blocks.1.attn.W_V", "n_heads×d_model×d_head"]),
+    ("missing-key-ours", lambda: _edit(_ours(), W_U=None), ".safetensors", ["missing key W_U"]),
+    ("missing-embedding", lambda: _edit(_tl(), embed__W_E=None), ".npz", ["missing key", "embed.W_E"]),
+    ("wrong-shape", lambda: _edit(_tl(), blocks__0__attn__W_K=np.ones((2, 4, 3))), ".npz", ["blocks.0.attn.W_K has shape (2, 4, 3)", "expected (2, 4, 2)"]),
+    ("wrong-axes", lambda: _edit(_ours(), W_E=np.ones(4)), ".npz", ["W_E has shape (4,)", "2 axes"]),
+    ("inconsistent-heads", lambda: _edit(_tl(), blocks__1__attn__W_O=np.ones((3, 2, 4))), ".safetensors", ["inconsistent head count in layer 1", "blocks.1.attn.W_O has 3 heads", "has 2"]),
+    ("NaN", lambda: _nan(_tl(), "blocks.0.attn.W_Q", np.nan), ".safetensors", ["blocks.0.attn.W_Q", "1 NaN/Inf"]),
+    ("Inf", lambda: _nan(_ours(), "W_E", np.inf), ".npz", ["W_E", "NaN/Inf", "index (0, 3)"]),
+    ("unknown-key", lambda: _edit(_tl(), blocks__0__ln1__w=np.ones(4)), ".npz", ["unknown key blocks.0.ln1.w"]),
+    ("both-namings", lambda: _edit(_tl(), W_E=np.ones((4, 5))), ".npz", ["both W_E", "embed.W_E"]),
+    ("string-dtype", lambda: _edit(_ours(), b_U=np.array(["a"] * 5)), ".npz", ["b_U has dtype <U1"]),
+    ("bad-score-scale", lambda: _edit(_ours(), config__score_scale=np.array(-1.0)), ".npz", ["score_scale must be a positive number"]),
+]
+
+
+def _write_object_npz(path):
+    np.savez(path, W_E=np.array([{"a": 1}], dtype=object))
+
+
+def _write_pickle(path):
+    path.write_bytes(pickle.dumps({"W_E": np.ones((2, 2))}))
+
+
+def _write_npy(path):
+    np.save(path, np.ones((2, 2)))
+
+
+def _truncate(suffix):
+    def write(path):
+        write_arrays(_tl(), path)
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    return write
+
+
+BAD_FILES = [
+    ("object-array-npz", _write_object_npz, ".npz", ["W_E", "without pickle"]),
+    ("pickle-named-npz", _write_pickle, ".npz", ["cannot read", "pickle"]),
+    ("npy-object", lambda p: np.save(p, np.array([{"a": 1}], dtype=object), allow_pickle=True), ".npy", ["unknown weights file type '.npy'"]),
+    ("npy-renamed-npz", lambda p: p.write_bytes(_npy_bytes()), ".npz", ["single array"]),
+    ("truncated-npz", _truncate(".npz"), ".npz", ["cannot read", ".npz"]),
+    ("truncated-safetensors", _truncate(".safetensors"), ".safetensors", ["cannot read", "safetensors"]),
+    ("torch-checkpoint", lambda p: p.write_bytes(b"PK\x03\x04"), ".pt", ["unknown weights file type '.pt'"]),
+    ("not-there", None, ".npz", ["no such file"]),
+]
+
+
+def _npy_bytes() -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.ones((2, 2)))
+    return buffer.getvalue()
+
+
+CASES = [(i, (lambda build: lambda p: write_arrays(build(), p))(b), s, m) for i, b, s, m in BAD_ARRAYS] + BAD_FILES
+
+
+def _bad_file(tmp_path, write, suffix):
+    path = tmp_path / f"bad{suffix}"
+    if write is not None:
+        write(path)
+    return path
+
+
+@pytest.mark.parametrize("write, suffix, fragments", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_file_is_rejected_with_a_clear_error(tmp_path, write, suffix, fragments):
+    path = _bad_file(tmp_path, write, suffix)
+    with pytest.raises(WeightsError) as info:
+        load_weights(path)
+    for fragment in fragments:
+        assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("write, suffix, fragments", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_file_exits_2_from_the_cli_with_one_line(tmp_path, capsys, write, suffix, fragments):
+    path = _bad_file(tmp_path, write, suffix)
+    assert main(["analyze", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("tensoralg analyze: error: ") and captured.err.count("\n") == 1
+    assert fragments[0] in captured.err
+
+
+def test_object_arrays_are_never_unpickled(tmp_path, monkeypatch):
+    path = tmp_path / "evil.npz"
+    _write_object_npz(path)
+    monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("unpickled"))
+    with pytest.raises(WeightsError):
+        read_arrays(path)
+
+
+def test_write_errors(tmp_path):
+    with pytest.raises(WeightsError, match="unknown weights file type '.bin'"):
+        write_arrays({"W_E": np.ones((2, 2))}, tmp_path / "m.bin")
+    with pytest.raises(WeightsError, match="cannot write"):
+        write_arrays({"W_E": np.ones((2, 2))}, tmp_path / "missing-dir" / "m.safetensors")
+    with pytest.raises(WeightsError, match="unknown naming 'pytorch'"):
+        save_weights(full_model(), tmp_path / "m.npz", "pytorch")
+
+
+def test_safetensors_file_is_read_with_safetensors_numpy(tmp_path):
+    path = tmp_path / "m.safetensors"
+    save_weights(full_model(), path, "transformer_lens")
+    assert safetensors.numpy.load_file(str(path))["embed.W_E"].shape == (9, 6)
