@@ -44,6 +44,26 @@ def test_round_trip_keeps_every_tensor_and_the_logits(tmp_path, naming, suffix):
     np.testing.assert_array_equal(forward(loaded, tokens).logits, forward(model, tokens).logits)
 
 
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+def test_a_loaded_transformer_lens_file_expands_into_path_terms_that_sum_to_its_logits(tmp_path, suffix):
+    from tensoralg.architecture import Architecture
+    from tensoralg.expansion import TermValues, iter_logit_terms
+
+    model = random_model(np.random.default_rng(11), heads=(2, 1), d_model=6, d_head=3, n_vocab=8, n_ctx=5, positional=True)
+    path = tmp_path / f"tl{suffix}"
+    save_weights(model, path, "transformer_lens")
+    loaded = load_weights(path)
+    tokens = np.array([2, 7, 2, 0, 5])
+    values = TermValues(loaded, tokens)
+    terms = list(iter_logit_terms(Architecture.from_model(loaded)))
+    assert len(terms) == 2 * (1 + 2) * (1 + 1)  # token and position sources, Π(1+|H_l|) paths each
+    total = sum(values.logits(term) for term in terms)
+    np.testing.assert_allclose(total, forward(loaded, tokens).logits, rtol=1e-10, atol=1e-10)
+    # Twin: dropping the virtual terms no longer gives the logits.
+    partial = sum(values.logits(term) for term in terms if term.order < 2)
+    assert not np.allclose(partial, forward(loaded, tokens).logits, rtol=1e-6)
+
+
 def test_conversion_transposes_each_matrix_and_round_trips():
     ours = model_arrays(full_model())
     tl = to_transformer_lens(ours)
