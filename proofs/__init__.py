@@ -22,6 +22,7 @@ A module states its claim and gives three functions (see :mod:`tensoralg.catalog
             ctx.identity("(A⊗B)ᵀ = Aᵀ⊗Bᵀ", lhs, rhs),          # symbolic + exact instances
             ctx.numeric("pattern unchanged", sides),            # sides(rng) -> (lhs, rhs) arrays
             ctx.instances("rank ≤ d_head over ℚ", trial),       # trial(rng) -> None | Mismatch
+            ctx.fact("terms agree one by one", compare),        # compare() -> None | Mismatch, run once
             ctx.law("score ∈ [0, 1]", strategy, holds),         # hypothesis, shrunk on failure
         ]
 

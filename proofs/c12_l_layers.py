@@ -42,7 +42,8 @@ from tensoralg.definitions import substitute
 from tensoralg.evaluate import evaluate
 from tensoralg.expansion import POSITION, TOKEN, TermValues, iter_logit_terms, unexpanded_logits
 from tensoralg.expr import Apply, Expr, Identity, Product, Sum, Tensor, atom, sum_of
-from tensoralg.model import forward, one_hot
+from tensoralg.model import forward
+from tensoralg.model_symbols import symbol_values
 from tensoralg.strategies import architectures
 from tensoralg.symbols import standard_symbol
 from tensoralg.term_counts import elementary_symmetric, logit_counts, total
@@ -159,14 +160,7 @@ def _draw(rng: np.random.Generator, heads: tuple[int, ...], positional: bool):
     model = default_model(rng, heads=heads, positional=positional)
     tokens = random_tokens(rng, model)
     run = forward(model, tokens)
-    values = {W_E.symbol: model.W_E, W_U.symbol: model.W_U, t.symbol: one_hot(tokens, model.n_vocab)}
-    if positional:
-        values[W_pos.symbol] = model.W_pos[:, : tokens.size]
-    for l, n in enumerate(heads):
-        for h in range(n):
-            values[_A(l, h).symbol] = run.patterns[l][h]
-            values[_W(l, h).symbol] = model.layers[l].W_OV[h]
-    return model, tokens, run, values
+    return model, tokens, run, symbol_values(model, tokens, run.patterns)
 
 
 MODELS = (((2, 1, 2), False), ((1, 2, 1), True), ((2, 2), True))

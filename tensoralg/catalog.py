@@ -192,6 +192,21 @@ class Context:
                           seconds=time.perf_counter() - start)
         return Check(description, verdict, report)
 
+    def fact(
+        self, description: str, check: Callable[[], "Mismatch | None"], *, method: str = "symbolic", report: str = ""
+    ) -> Check:
+        """A deterministic fact checked once and completely, e.g. two finite lists of terms
+        agreeing term by term: PROVED when ``check()`` returns None, else REFUTED with its Mismatch."""
+        start = time.perf_counter()
+        found = check()
+        seconds = time.perf_counter() - start
+        if found is not None:
+            verdict = Verdict("REFUTED", method, description, "checked completely: fails",
+                              found.counterexample(self.seed), seconds=seconds)
+        else:
+            verdict = Verdict("PROVED", method, description, "checked completely (no random draw)", seconds=seconds)
+        return Check(description, verdict, report)
+
     def law(
         self, description: str, strategy: Any, holds: Callable[[Any], bool], *, method: str = "numeric", report: str = ""
     ) -> Check:

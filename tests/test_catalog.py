@@ -110,6 +110,14 @@ def test_streams_are_reproducible_and_distinct():
     assert np.array_equal(Context(seed=3).rng("x").normal(size=3), Context(seed=3).rng("x").normal(size=3))
 
 
+def test_a_fact_is_proved_or_refuted_by_one_complete_check():
+    proved = CTX.fact("2 + 2 = 4", lambda: None if 2 + 2 == 4 else Mismatch(2 + 2, 4))
+    assert (proved.verdict.status, proved.verdict.method) == ("PROVED", "symbolic")
+    refuted = CTX.fact("2 + 2 = 5", lambda: None if 2 + 2 == 5 else Mismatch(2 + 2, 5, note="arithmetic"), method="exact")
+    assert refuted.verdict.status == "REFUTED"
+    assert (refuted.verdict.counterexample.lhs_value, refuted.verdict.counterexample.rhs_value) == ("4", "5")
+
+
 def test_instances_report_the_seed_that_reproduces_the_failure():
     def trial(rng):
         value = int(rng.integers(0, 10))
