@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 #: The most layers an architecture may have; counting is quadratic in the layers,
 #: and no published transformer comes near it.
 MAX_LAYERS = 1024
+#: The most heads one layer may have: term generation lists a layer's heads, and the
+#: largest published models have a few hundred per layer.
+MAX_HEADS = 65536
 
 
 def _is_int(value: object) -> bool:
@@ -57,6 +60,8 @@ class Architecture:
             raise ArchitectureError(f"heads per layer must be non-negative integers; got {list(heads)}")
         if len(heads) > MAX_LAYERS:
             raise ArchitectureError(f"at most {MAX_LAYERS} layers are supported; got {len(heads)}")
+        if heads and max(heads) > MAX_HEADS:
+            raise ArchitectureError(f"at most {MAX_HEADS} heads per layer are supported; got {max(heads)}")
         if not isinstance(self.positional, bool):
             raise ArchitectureError(f"positional must be True or False; got {self.positional!r}")
         mlp = (self.mlp,) * len(heads) if isinstance(self.mlp, bool) else tuple(self.mlp)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from tensoralg.architecture import MAX_LAYERS, Architecture
+from tensoralg.architecture import MAX_HEADS, MAX_LAYERS, Architecture
 from tensoralg.errors import ArchitectureError, TensoralgError
 from tensoralg.model import random_model, with_weights
 from tensoralg.strategies import architectures, seeds
@@ -57,6 +57,7 @@ BAD = [
     ("layers-with-a-list", lambda: Architecture.parse("2,2", layers=3), "--heads takes one number"),
     ("negative-layers", lambda: Architecture.parse("2", layers=-1), "non-negative integer; got -1"),
     ("too-many-layers", lambda: Architecture.parse("1", layers=MAX_LAYERS + 1), f"at most {MAX_LAYERS} layers"),
+    ("too-many-heads", lambda: Architecture.parse(f"2,{MAX_HEADS + 1}"), f"at most {MAX_HEADS} heads per layer"),
     ("float-heads", lambda: Architecture((1.5,)), "non-negative integers; got [1.5]"),
     ("bool-heads", lambda: Architecture((True,)), "non-negative integers"),
     ("mlp-flags-length", lambda: Architecture((1, 1), mlp=(True,)), "one True/False flag per layer (2 layers)"),

@@ -171,6 +171,7 @@ BAD = [
     ("layers-with-list", ["--layers", "2", "--heads", "2,2"], "--heads takes one number"),
     ("negative-layers", ["--layers", "-2", "--heads", "2"], "non-negative integer"),
     ("too-many-layers", ["--layers", "5000", "--heads", "1"], "at most 1024 layers"),
+    ("too-many-heads", ["--heads", "99999999999", "--limit", "3"], "at most 65536 heads per layer"),
     ("missing-heads", [], "--heads"),
     ("qk-missing-layer", ["--heads", "2,2", "--qk", "2.0"], "there is no layer 2"),
     ("qk-missing-head", ["--heads", "2,2", "--qk", "1.2"], "there is no head 1.2"),
