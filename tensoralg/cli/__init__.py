@@ -16,7 +16,7 @@ from typing import Sequence
 from ..errors import TensoralgError
 
 #: Subcommand modules, in the order ``tensoralg --help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("expand", "prove", "analyze", "check")
+SUBCOMMANDS: tuple[str, ...] = ("prove", "check", "normal_form", "expand", "analyze")
 
 
 class _Parser(argparse.ArgumentParser):
