@@ -44,7 +44,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Iterable, Mapping, Sequence
 
-from .errors import ArchitectureError, FormulaSyntaxError, SymbolError
+from .architecture import Architecture
+from .errors import FormulaSyntaxError, SymbolError
 from .expr import Expr, Shape
 from .formula_elaboration import elaborate
 from .formula_lexer import Token, caret, syntax_error, tokenize
@@ -66,9 +67,7 @@ class Context:
         for text in declarations:
             table.update(parse_declaration(text))
         if heads is not None:
-            heads = tuple(heads)
-            if any(not isinstance(h, int) or isinstance(h, bool) or h < 0 for h in heads):
-                raise ArchitectureError(f"heads per layer must be non-negative integers; got {heads}")
+            heads = Architecture(tuple(heads)).heads
         return Context(MappingProxyType(table), heads)
 
 
