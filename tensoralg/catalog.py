@@ -1,4 +1,4 @@
-"""The proofs catalog: claims, how they are checked, and the reports of a run.
+"""The proofs catalog: claims and how they are checked.
 
 A :class:`Claim` (one per module of :mod:`tensoralg.proofs`) states a result of
 CLAIMS.md in Unicode and LaTeX and supplies three functions:
@@ -12,8 +12,8 @@ CLAIMS.md in Unicode and LaTeX and supplies three functions:
 
 :func:`run_claim` runs them and records every verdict; a claim passes exactly
 when every derivation link is PROVED, every check is ok and every negative
-control is refuted with a counterexample. The reports are a text table, JSON,
-Markdown and a LaTeX document.
+control is refuted with a counterexample. The reports of a run (a text table,
+JSON, Markdown and a LaTeX document) are in :mod:`tensoralg.catalog_report`.
 
 >>> from tensoralg.expr import atom
 >>> from tensoralg.symbols import declared_symbol
@@ -32,7 +32,6 @@ Markdown and a LaTeX document.
 from __future__ import annotations
 
 import importlib
-import json
 import pkgutil
 import re
 import time
@@ -45,9 +44,8 @@ import numpy as np
 
 from .definitions import substitute
 from .errors import TensoralgError
-from .expr import Atom, Expr
+from .expr import Expr
 from .model import Model, random_model
-from .printing import to_latex, to_unicode
 from .symbols import Symbol
 from .verification import Counterexample, Verdict, check_formula, verify_identity, verify_numeric
 
@@ -309,7 +307,8 @@ class DerivationResult:
         return all(link.verdict.status == "PROVED" for link in self.links)
 
 
-def _refuted(check: Check) -> bool:
+def is_refuted(check: Check) -> bool:
+    """A negative control is refuted when the engine says REFUTED and shows a counterexample."""
     return check.verdict.status == "REFUTED" and check.verdict.counterexample is not None
 
 
@@ -330,7 +329,7 @@ class ClaimResult:
             not self.errors
             and all(d.proved for d in self.derivations)
             and all(c.verdict.ok for c in self.checks)
-            and all(map(_refuted, self.negatives))
+            and all(map(is_refuted, self.negatives))
         )
 
     @property
@@ -340,7 +339,7 @@ class ClaimResult:
     @property
     def refuted(self) -> str:
         """Negative controls refuted, e.g. '2/2'."""
-        return f"{sum(map(_refuted, self.negatives))}/{len(self.negatives)}"
+        return f"{sum(map(is_refuted, self.negatives))}/{len(self.negatives)}"
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -359,7 +358,7 @@ class ClaimResult:
         lines += [f"check {c.description!r}: {c.verdict.status}: {c.verdict.detail}" for c in self.checks if not c.verdict.ok]
         lines += [
             f"negative control {c.description!r} was not refuted: {c.verdict.status}: {c.verdict.detail}"
-            for c in self.negatives if not _refuted(c)
+            for c in self.negatives if not is_refuted(c)
         ]
         return tuple(lines)
 
@@ -450,220 +449,3 @@ def run_claim(claim: Claim, ctx: Context) -> ClaimResult:
 
 def run_catalog(claims: Sequence[Claim], ctx: Context) -> tuple[ClaimResult, ...]:
     return tuple(run_claim(c, ctx) for c in claims)
-
-
-# --- reports --------------------------------------------------------------------------------
-
-
-def _shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def summary(results: Sequence[ClaimResult]) -> str:
-    """'13 claims: 13 passed, 0 failed · 20/20 negative controls refuted · 9.1 s'."""
-    passed = sum(r.passed for r in results)
-    refuted = sum(sum(map(_refuted, r.negatives)) for r in results)
-    total = sum(len(r.negatives) for r in results)
-    seconds = sum(r.seconds for r in results)
-    return (
-        f"{len(results)} claim{'s' if len(results) != 1 else ''}: {passed} passed, {len(results) - passed} failed · "
-        f"{refuted}/{total} negative controls refuted · {seconds:.1f} s"
-    )
-
-
-def render_table(results: Sequence[ClaimResult], *, width: int = 56) -> str:
-    """The result table: claim, statement, methods, verdict, negatives refuted, time; then failures."""
-    header = ("claim", "statement", "methods", "verdict", "negatives", "time")
-    rows = [
-        (r.claim.id, _shorten(r.claim.statement, width), " ".join(r.methods), r.verdict, r.refuted, f"{r.seconds:.2f}s")
-        for r in results
-    ]
-    widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header] + rows]
-    lines.append(summary(results))
-    for r in results:
-        lines += [f"{r.claim.id} FAILED: {line}" for line in r.failures]
-    return "\n".join(lines)
-
-
-def _check_json(check: Check) -> dict[str, Any]:
-    return {"description": check.description, "report": check.report, "verdict": check.verdict.to_json()}
-
-
-def result_json(result: ClaimResult) -> dict[str, Any]:
-    """One claim's run as JSON (schema in the README)."""
-    c = result.claim
-    return {
-        "id": c.id,
-        "title": c.title,
-        "statement": c.statement,
-        "latex": c.latex,
-        "verdict": result.verdict,
-        "methods": list(result.methods),
-        "negatives_refuted": result.refuted,
-        "seconds": round(result.seconds, 4),
-        "derivations": [
-            {
-                "title": d.derivation.title,
-                "proved": d.proved,
-                "start": {"unicode": to_unicode(d.derivation.steps[0].expr), "latex": to_latex(d.derivation.steps[0].expr)},
-                "steps": [
-                    {
-                        "unicode": to_unicode(link.step.expr),
-                        "latex": to_latex(link.step.expr),
-                        "reason": link.step.reason,
-                        "given": {to_unicode(Atom(s)): to_unicode(e) for s, e in link.step.given.items()},
-                        "verdict": link.verdict.to_json(),
-                    }
-                    for link in d.links
-                ],
-            }
-            for d in result.derivations
-        ],
-        "checks": [_check_json(ch) for ch in result.checks],
-        "negative_controls": [_check_json(ch) for ch in result.negatives],
-        "errors": list(result.errors),
-    }
-
-
-def catalog_json(results: Sequence[ClaimResult], seed: int) -> str:
-    """The whole run as a JSON document: {"seed", "passed", "summary", "claims": [...]}."""
-    data = {
-        "seed": seed,
-        "passed": all(r.passed for r in results),
-        "summary": summary(results),
-        "claims": [result_json(r) for r in results],
-    }
-    return json.dumps(data, indent=2, ensure_ascii=False)
-
-
-def _where(step: Step, spell: Callable[[Expr], str], math: str) -> str:
-    """'; where F := W_U W_O, G := W_V W_E' for a step with givens."""
-    if not step.given:
-        return ""
-    return "; where " + ", ".join(f"{math}{spell(Atom(s))} := {spell(e)}{math}" for s, e in step.given.items())
-
-
-def _describe_verdict(verdict: Verdict) -> str:
-    text = f"{verdict.status} ({verdict.method}): {verdict.detail}"
-    if verdict.counterexample is not None:
-        text += f" — counterexample: {verdict.counterexample.describe()}"
-    return text
-
-
-_PREAMBLE_MD = """\
-# The tensoralg proofs catalog
-
-Each claim of CLAIMS.md (Elhage et al. 2021, *A Mathematical Framework for Transformer
-Circuits*) with its derivation, checked link by link in the free tensor-product algebra,
-the checks run on random exact instances and random small models, and the negative
-controls, nearby false statements that the engine refuted with a counterexample.
-Column-vector convention: (A⊗W)·X = A X Wᵀ, W_OV = W_O W_V, W_QK = W_Qᵀ W_K.
-
-Seed {seed}. {summary}.
-"""
-
-
-def to_markdown(results: Sequence[ClaimResult], seed: int) -> str:
-    """The catalog as a Markdown document a reader can study."""
-    out = [_PREAMBLE_MD.format(seed=seed, summary=summary(results))]
-    out.append("| claim | statement | methods | verdict | negatives |\n|---|---|---|---|---|")
-    out += [f"| {r.claim.id} | {r.claim.statement} | {', '.join(r.methods)} | {r.verdict} | {r.refuted} |" for r in results]
-    for r in results:
-        c = r.claim
-        out.append(f"\n## {c.id} · {c.title} — {r.verdict}\n\n{c.statement}\n\n$$\n{c.latex}\n$$")
-        for d in r.derivations:
-            out.append(f"\n### Derivation: {d.derivation.title}\n\n```text\n    {to_unicode(d.derivation.steps[0].expr)}")
-            for link in d.links:
-                given = _where(link.step, to_unicode, "")
-                out.append(f"  = {to_unicode(link.step.expr)}        [{link.step.reason}{given}: {link.verdict.status}]")
-            out.append("```")
-        for title, checks in (("Checks", r.checks), ("Negative controls (must be refuted)", r.negatives)):
-            if checks:
-                out.append(f"\n### {title}\n")
-                for ch in checks:
-                    report = f" {ch.report}." if ch.report else ""
-                    text = f"{_describe_verdict(ch.verdict)}.{report}".replace("\n", "\n  ")
-                    out.append(f"- **{ch.description}** — {text}")
-        out += [f"\n**Error:** {e}" for e in r.errors]
-    return "\n".join(out) + "\n"
-
-
-#: Unicode that appears in descriptions, spelled for LaTeX text mode.
-_LATEX_TEXT = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-    "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "⊗": r"$\otimes$", "ᵀ": r"$^{\top}$", "⁻¹": r"$^{-1}$",
-    "⁻ᵀ": r"$^{-\top}$", "¹": r"$^{1}$", "²": r"$^{2}$", "⁰": r"$^{0}$", "ⁿ": r"$^{n}$", "ᵐ": r"$^{m}$", "⁵": r"$^{5}$",
-    "⁶": r"$^{6}$", "≤": r"$\le$", "≥": r"$\ge$", "≠": r"$\ne$", "≈": r"$\approx$", "Σ": r"$\Sigma$", "Π": r"$\Pi$",
-    "λ": r"$\lambda$", "∘": r"$\circ$", "·": r"$\cdot$", "‖": r"$\|$", "→": r"$\to$", "⇒": r"$\Rightarrow$",
-    "∈": r"$\in$", "⊙": r"$\odot$", "√": r"$\surd$", "×": r"$\times$", "⟨": r"$\langle$", "⟩": r"$\rangle$",
-    "φ": r"$\varphi$", "ℚ": r"$\mathbb{Q}$", "ℝ": r"$\mathbb{R}$", "ℤ": r"$\mathbb{Z}$", "−": "-", "…": r"\dots{}",
-    "—": "---", "–": "--", "∞": r"$\infty$", "∀": r"$\forall$", "ε": r"$\varepsilon$", "𝟙": r"$\mathbf{1}$",
-    "₀": r"$_0$", "₁": r"$_1$", "₂": r"$_2$", "ₖ": r"$_k$", "ₙ": r"$_n$", "ᵢ": r"$_i$", "ⱼ": r"$_j$", "±": r"$\pm$",
-    "q̂": r"$\hat q$", "k̂": r"$\hat k$", "|": r"$|$", "<": r"$<$", ">": r"$>$",
-}
-_LATEX_TEXT_RE = re.compile(
-    r"\^\{([^{}]*)\}|" + "|".join(re.escape(k) for k in sorted(_LATEX_TEXT, key=len, reverse=True)) + r"|[^\x00-\x7f]"
-)
-
-
-def _latex_piece(match: re.Match) -> str:
-    text = match.group(0)
-    index = match.group(1)
-    if index is not None:  # an index such as ^{1,0} or ^{n−1}
-        index = index.replace("−", "-")
-        return f"$^{{{index}}}$" if index.isascii() else "\\textasciicircum{}" + latex_text(f"{{{index}}}")
-    return _LATEX_TEXT[text] if text in _LATEX_TEXT else f"\\texttt{{[U+{ord(text):04X}]}}"
-
-
-def latex_text(text: str) -> str:
-    r"""Plain text (with Unicode math) for LaTeX text mode; indices ^{l,h} become superscripts.
-
-    >>> latex_text("rank W_OV^{0,1} ≤ d_head")
-    'rank W\\_OV$^{0,1}$ $\\le$ d\\_head'
-    """
-    return _LATEX_TEXT_RE.sub(_latex_piece, text)
-
-
-_PREAMBLE_TEX = r"""\documentclass[11pt]{article}
-\usepackage[margin=2.2cm]{geometry}
-\usepackage{amsmath,amssymb}
-\usepackage[T1]{fontenc}
-\usepackage[utf8]{inputenc}
-\allowdisplaybreaks
-\title{The tensoralg proofs catalog}
-\date{Seed %(seed)d. %(summary)s.}
-\begin{document}
-\maketitle
-Each claim of CLAIMS.md (Elhage et al.\ 2021, \emph{A Mathematical Framework for Transformer
-Circuits}) with its derivation, checked link by link in the free tensor-product algebra, the
-checks run on random exact instances and random small models, and the negative controls:
-nearby false statements the engine refuted with a counterexample. Column-vector convention:
-$(A\otimes W)\cdot X = A X W^\top$, $W_{OV} = W_O W_V$, $W_{QK} = W_Q^\top W_K$.
-"""
-
-
-def to_latex_document(results: Sequence[ClaimResult], seed: int) -> str:
-    """The catalog as a LaTeX document (pdflatex)."""
-    out = [_PREAMBLE_TEX % {"seed": seed, "summary": latex_text(summary(results))}]
-    for r in results:
-        c = r.claim
-        out.append(f"\\section*{{{c.id}: {latex_text(c.title)} --- {r.verdict}}}\n\\[ {c.latex} \\]")
-        for d in r.derivations:
-            out.append(f"\\paragraph{{Derivation: {latex_text(d.derivation.title)}.}}\n\\begin{{align*}}")
-            rows = [f"  & {to_latex(d.derivation.steps[0].expr)}"]
-            for link in d.links:
-                given = _where(link.step, to_latex, "$")
-                why = latex_text(link.step.reason) + given + f" ({link.verdict.status.lower()})"
-                rows.append(f"  &= {to_latex(link.step.expr)} && \\text{{{why}}}")
-            out.append(" \\\\\n".join(rows) + "\n\\end{align*}")
-        for title, checks in (("Checks", r.checks), ("Negative controls (must be refuted)", r.negatives)):
-            if checks:
-                out.append(f"\\paragraph{{{title}.}}\n\\begin{{itemize}}")
-                for ch in checks:
-                    report = f" {latex_text(ch.report)}." if ch.report else ""
-                    out.append(f"  \\item \\textbf{{{latex_text(ch.description)}}}: {latex_text(_describe_verdict(ch.verdict))}.{report}")
-                out.append("\\end{itemize}")
-        out += [f"\\paragraph{{Error.}} {latex_text(e)}" for e in r.errors]
-    out.append("\\end{document}")
-    return "\n".join(out) + "\n"

@@ -20,16 +20,12 @@ from tensoralg.catalog import (
     Mismatch,
     Step,
     UnknownClaimError,
-    catalog_json,
     claim_key,
     discover,
-    latex_text,
-    render_table,
     run_claim,
     select,
-    to_latex_document,
-    to_markdown,
 )
+from tensoralg.catalog_report import catalog_json, latex_text, render_table, to_latex_document, to_markdown
 from tensoralg.expr import atom
 from tensoralg.symbols import declared_symbol
 

@@ -15,7 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..catalog import Context, catalog_json, discover, render_table, run_catalog, select, to_latex_document, to_markdown
+from ..catalog import Context, discover, run_catalog, select
+from ..catalog_report import catalog_json, render_table, to_latex_document, to_markdown
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
