@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from .architecture import Architecture
 from .errors import ArchitectureError, TensoralgError
 from .expr import Expr
 from .parsing import Context, parse, split_chain
@@ -118,9 +119,9 @@ class DerivationReport:
 
 def _heads(text: str, line: int) -> tuple[int, ...]:
     try:
-        return tuple(int(x) for x in text.replace(" ", "").split(","))
-    except ValueError as exc:
-        raise ArchitectureError(f"line {line}: heads must read like 'heads 2,2'; got {text!r}") from exc
+        return Architecture.parse(text.replace(" ", "")).heads
+    except ArchitectureError as exc:
+        raise ArchitectureError(f"line {line}: heads must read like 'heads 2,2': {exc}") from exc
 
 
 def _chains(text: str) -> tuple[list[str], tuple[int, ...] | None, list[list[tuple[int, int, str]]]]:
@@ -131,9 +132,11 @@ def _chains(text: str) -> tuple[list[str], tuple[int, ...] | None, list[list[tup
     for number, raw in enumerate(text.splitlines(), start=1):
         body = raw.split("#", 1)[0]
         stripped = body.strip()
-        if not stripped:
+        if not raw.strip():
             if chains[-1]:
                 chains.append([])
+            continue
+        if not stripped:  # a comment line explains a step; it does not end the chain
             continue
         if stripped.startswith("let "):
             declarations.append(stripped[4:])
@@ -192,6 +195,12 @@ def check_derivation(
     steps: list[Step] = []
     for chain in chains:
         pieces = _parse_pieces(chain, context)
+        if len(pieces) == 1:
+            (lone,) = pieces
+            message = (f"line {lone.line}: {lone.text} is compared with nothing: continue it with '= …' "
+                       "on the next line (a blank line starts a new chain)")
+            steps.append(Step(len(steps) + 1, (lone.line, lone.line), lone.text, "",
+                              Verdict("ERROR", "symbolic", lone.text, message)))
         for left, right in zip(pieces, pieces[1:]):
             index = len(steps) + 1
             if left.expr is None or right.expr is None:
@@ -201,7 +210,7 @@ def check_derivation(
                 verdict = verify_identity(left.expr, right.expr, seed=seed, trials=trials, expand=expand)
             steps.append(Step(index, (left.line, right.line), left.text, right.text, verdict))
     if not steps:
-        raise TensoralgError(f"{source}: no equality to check (write e0 = e1, or one expression per line)")
+        raise TensoralgError(f"{source}: no expression to check (write e0 = e1, or one expression per line)")
     return DerivationReport(source, tuple(steps), time.perf_counter() - start)
 
 

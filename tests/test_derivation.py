@@ -68,8 +68,8 @@ def test_declarations_and_heads_can_come_from_options():
 
 @pytest.mark.parametrize(
     "text, message",
-    [("# nothing\n", "no equality"), ("let M: p x p\nM\n", "no equality"), ("heads two\nM = M", "heads must read")],
-    ids=["empty", "single-expression", "bad-heads"],
+    [("# nothing\n", "no expression to check"), ("heads two\nM = M", "heads must read")],
+    ids=["empty", "bad-heads"],
 )
 def test_bad_derivations(text, message):
     with pytest.raises(TensoralgError, match=message):
@@ -85,3 +85,17 @@ def test_file_and_json(tmp_path):
     assert [s["lines"] for s in data["steps"]] == [[3, 4], [4, 5]]
     with pytest.raises(TensoralgError, match="cannot read"):
         check_file(tmp_path / "missing.txt")
+
+
+def test_a_comment_line_inside_a_chain_does_not_end_it():
+    report = check_derivation("let M, N: p x p\n(M N)ᵀ\n# reverse the product\n= Nᵀ Mᵀ\n# and again\n= (M N)ᵀ\n")
+    assert [s.lines for s in report.steps] == [(2, 4), (4, 6)]
+    assert [s.verdict.status for s in report.steps] == ["PROVED", "PROVED"]
+
+
+def test_a_lone_expression_is_an_error_not_silently_skipped():
+    report = check_derivation("let M, N: p x p\nM N\n\n(M N)ᵀ = Nᵀ Mᵀ\n")
+    lone, step = report.steps
+    assert lone.verdict.status == "ERROR" and "line 2: M N is compared with nothing" in lone.verdict.detail
+    assert step.verdict.status == "PROVED"
+    assert report.exit_code == 2 and report.first_wrong is lone

@@ -1,0 +1,25 @@
+"""The derivation files in examples/ check as their comments say."""
+
+from pathlib import Path
+
+from tensoralg.derivation import check_file
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def test_two_layer_expansion_is_proved_step_by_step():
+    report = check_file(EXAMPLES / "two_layer_expansion.txt")
+    assert [s.verdict.status for s in report.steps] == ["PROVED"] * 6
+    assert report.exit_code == 0
+
+
+def test_common_mistakes_are_each_refuted_at_their_line():
+    report = check_file(EXAMPLES / "common_mistakes.txt")
+    assert [(s.lines, s.verdict.status) for s in report.steps] == [
+        ((6, 7), "REFUTED"),
+        ((10, 10), "REFUTED"),
+        ((13, 13), "PROVED"),
+        ((13, 13), "REFUTED"),
+    ]
+    assert all(s.verdict.counterexample is not None for s in report.steps if s.verdict.status == "REFUTED")
+    assert report.exit_code == 1
