@@ -193,6 +193,7 @@ _PREAMBLE_TEX = r"""\documentclass[11pt]{article}
 \usepackage[T1]{fontenc}
 \usepackage[utf8]{inputenc}
 \allowdisplaybreaks
+\emergencystretch=3em
 \title{The tensoralg proofs catalog}
 \date{Seed %(seed)d. %(summary)s.}
 \begin{document}
@@ -205,20 +206,29 @@ $(A\otimes W)\cdot X = A X W^\top$, $W_{OV} = W_O W_V$, $W_{QK} = W_Q^\top W_K$.
 """
 
 
+def _breakable(latex: str) -> str:
+    r"""Inline math that TeX may break at + and ⊗ inside parentheses too: \left( … \right)
+    is one unbreakable group, \bigl( … \bigr) is not."""
+    return latex.replace("\\left(", "\\bigl(").replace("\\right)", "\\bigr)")
+
+
 def to_latex_document(results: Sequence[ClaimResult], seed: int) -> str:
     """The catalog as a LaTeX document (pdflatex)."""
     out = [_PREAMBLE_TEX % {"seed": seed, "summary": latex_text(summary(results))}]
     for r in results:
         c = r.claim
-        out.append(f"\\section*{{{c.id}: {latex_text(c.title)} --- {r.verdict}}}\n\\[ {c.latex} \\]")
+        out.append(f"\\section*{{{c.id}: {latex_text(c.title)} --- {r.verdict}}}\n"
+                   f"\\begin{{flushleft}}\\quad $\\displaystyle {_breakable(c.latex)}$\\end{{flushleft}}")
         for d in r.derivations:
-            out.append(f"\\paragraph{{Derivation: {latex_text(d.derivation.title)}.}}\n\\begin{{align*}}")
-            rows = [f"  & {to_latex(d.derivation.steps[0].expr)}"]
+            # A step is inline math in a hanging-indent list, so a long sum breaks across lines.
+            out.append(f"\\paragraph{{Derivation: {latex_text(d.derivation.title)}.}}\n"
+                       "\\begin{list}{}{\\leftmargin=3em \\itemindent=-2em \\raggedright}")
+            out.append(f"  \\item ${_breakable(to_latex(d.derivation.steps[0].expr))}$")
             for link in d.links:
                 given = _where(link.step, to_latex, "$")
                 why = latex_text(link.step.reason) + given + f" ({link.verdict.status.lower()})"
-                rows.append(f"  &= {to_latex(link.step.expr)} && \\text{{{why}}}")
-            out.append(" \\\\\n".join(rows) + "\n\\end{align*}")
+                out.append(f"  \\item $= {_breakable(to_latex(link.step.expr))}$ \\quad {{\\small\\emph{{{why}}}}}")
+            out.append("\\end{list}")
         for title, checks in (("Checks", r.checks), ("Negative controls (must be refuted)", r.negatives)):
             if checks:
                 out.append(f"\\paragraph{{{title}.}}\n\\begin{{itemize}}")

@@ -69,6 +69,18 @@ def test_latex_document(capsys):
     assert "\\section*{C6: The residual stream has no privileged basis --- PASS}" in out
 
 
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_latex_document_compiles_without_errors(tmp_path):
+    # C11's derivation has the longest steps; C16 and C19 the most Unicode in their text.
+    assert main(["prove", "C11", "C16", "C19", "--latex", "-o", str(tmp_path / "catalog.tex")]) == 0
+    build = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "catalog.tex"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert build.returncode == 0, build.stdout[-2000:]
+    assert (tmp_path / "catalog.pdf").stat().st_size > 0
+
+
 def test_markdown_and_latex_exclude_each_other(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["prove", "--markdown", "--latex"])
