@@ -302,9 +302,8 @@ class Apply(Expr):
 
     @property
     def shape(self) -> Shape:
+        # A X Wᵀ and A_q X M Xᵀ A_kᵀ alike: rows of the first factor by rows of the second.
         op = self.operator.shape
-        if len(op) == 2:
-            return ((op[0][0], op[1][0]),)
         return ((op[0][0], op[1][0]),)
 
 

@@ -214,15 +214,14 @@ def _join(*words: Word) -> Word:
 def action_terms(operator: NormalForm, state: NormalForm) -> NormalForm:
     """(A⊗W)·X = A X Wᵀ, and (A_q⊗A_k⊗M)·X = A_q X M Xᵀ A_kᵀ, extended (bi)linearly."""
     states = list(state.terms.items())
+    shape = ((operator.shape[0][0], operator.shape[1][0]),)
     if len(operator.shape) == 2:
-        shape = ((operator.shape[0][0], operator.shape[1][0]),)
         pairs = (
             ((_join(a, x[0], transpose_word(w)),), oc * xc)
             for (a, w), oc in operator.terms.items()
             for x, xc in states
         )
     else:
-        shape = ((operator.shape[0][0], operator.shape[1][0]),)
         pairs = (
             ((_join(aq, x[0], m, transpose_word(y[0]), transpose_word(ak)),), oc * xc * yc)
             for (aq, ak, m), oc in operator.terms.items()
