@@ -95,6 +95,10 @@ def test_seed_changes_only_the_random_parts(files, capsys):
 def test_bad_option_exits_2(files, capsys):
     assert main(["analyze", str(files["toy"]), "--seq-len", "9"]) == 2  # 2·9 > n_ctx = 16
     assert "seq_len" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:  # argparse rejects it before anything is loaded
+        main(["analyze", str(files["toy"]), "--top", "-3"])
+    assert exited.value.code == 2
+    assert "--top: expected a non-negative integer; got '-3'" in capsys.readouterr().err
 
 
 def test_console_entry_point_runs_in_a_subprocess(files):

@@ -19,6 +19,17 @@ from ..errors import TensoralgError
 SUBCOMMANDS: tuple[str, ...] = ("prove", "check", "normal_form", "expand", "analyze")
 
 
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer ≥ 0, else a one-line usage error."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer; got {text!r}")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors and exit code 2, like every other user error."""
 

@@ -19,6 +19,7 @@ from ..circuits import copying_scores, head_weights, label, ov_circuits, qk_circ
 from ..composition import composition_scores
 from ..induction import behavioural_scores, induction_evidence, previous_token_evidence
 from ..weights import load_weights
+from . import non_negative_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                    description=__doc__.split("\n\n")[1])
     parser.add_argument("weights", metavar="WEIGHTS", help=".npz or .safetensors file, tensoralg or TransformerLens naming")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    parser.add_argument("--top", type=int, default=10, metavar="K", help="composition pairs to list (default 10)")
+    parser.add_argument("--top", type=non_negative_int, default=10, metavar="K", help="composition pairs to list (default 10)")
     parser.add_argument("--seq-len", type=int, default=None, metavar="T", help="random tokens per repeated half (default min(25, n_ctx/2))")
     parser.add_argument("--sequences", type=int, default=4, metavar="S", help="random sequences for the behavioural scores (default 4)")
     parser.add_argument("--no-behaviour", action="store_true", help="skip the behavioural scores (no forward passes)")

@@ -37,6 +37,7 @@ from ..expr import Atom, Identity, Transpose
 from ..printing import letter_json, to_latex, to_unicode
 from ..symbols import N_CTX, Letter, standard_symbol
 from ..term_counts import logit_counts, score_counts
+from . import non_negative_int
 
 #: The most terms listed without an explicit --limit (a million terms of JSON fill over half a gigabyte).
 MAX_TERMS = 10**6
@@ -242,16 +243,6 @@ def _write_counts(out: TextIO, fmt: str, header: dict[str, Any], rows: list[dict
     out.write(f"total {'':<4}  {'':<15}  {n}\n")
 
 
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer; got {text!r}")
-    return value
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "expand",
@@ -262,13 +253,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--heads", required=True, help="heads per layer, e.g. 4,4 (or one number with --layers)")
-    parser.add_argument("--layers", type=_non_negative, help="number of layers, each with --heads heads")
+    parser.add_argument("--layers", type=non_negative_int, help="number of layers, each with --heads heads")
     parser.add_argument("--positional", action="store_true", help="add a positional embedding W_pos (a twin of every path)")
     parser.add_argument("--mlp", action="store_true", help="an MLP after every layer, an opaque source MLP^{l}")
     parser.add_argument("--qk", metavar="LAYER.HEAD", help="expand this head's scores instead of the logits (0-based)")
-    parser.add_argument("--max-order", type=_non_negative, metavar="K", help="only terms of order ≤ K (each side for --qk)")
+    parser.add_argument("--max-order", type=non_negative_int, metavar="K", help="only terms of order ≤ K (each side for --qk)")
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--limit", type=_non_negative, metavar="N", help="stop after N terms")
+    group.add_argument("--limit", type=non_negative_int, metavar="N", help="stop after N terms")
     group.add_argument("--count", action="store_true", help="print exact counts per order, not the terms")
     parser.add_argument("--format", choices=FORMATS, default="text")
     parser.set_defaults(handler=run)
