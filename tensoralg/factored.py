@@ -35,6 +35,14 @@ def _float(array: np.ndarray) -> np.ndarray:
     return array if np.issubdtype(array.dtype, np.floating) else array.astype(np.float64)
 
 
+def _broadcast_batches(left: tuple[int, ...], right: tuple[int, ...], what: str) -> None:
+    """Refuse operands whose leading (layer, head) batch axes do not broadcast, before numpy does."""
+    try:
+        np.broadcast_shapes(left[:-2], right[:-2])
+    except ValueError:
+        raise ShapeError(f"batch axes of {what} do not broadcast") from None
+
+
 def _swap(array: np.ndarray) -> np.ndarray:
     return np.swapaxes(array, -1, -2)
 
@@ -58,10 +66,7 @@ class FactoredMatrix:
             raise ShapeError(f"the factors of a FactoredMatrix must be (batches of) matrices; got A {A.shape}, B {B.shape}")
         if A.shape[-1] != B.shape[-2]:
             raise ShapeError(f"A {A.shape} · B {B.shape}: inner dimensions {A.shape[-1]} and {B.shape[-2]} differ")
-        try:
-            np.broadcast_shapes(A.shape[:-2], B.shape[:-2])
-        except ValueError:
-            raise ShapeError(f"batch axes of A {A.shape} and B {B.shape} do not broadcast") from None
+        _broadcast_batches(A.shape, B.shape, f"A {A.shape} and B {B.shape}")
         object.__setattr__(self, "A", A)
         object.__setattr__(self, "B", B)
 
@@ -108,6 +113,7 @@ class FactoredMatrix:
         if isinstance(other, FactoredMatrix):
             if self.rdim != other.ldim:
                 raise ShapeError(f"FactoredMatrix {self.shape} @ FactoredMatrix {other.shape}: {self.rdim} ≠ {other.ldim}")
+            _broadcast_batches(self.shape, other.shape, f"FactoredMatrix {self.shape} @ FactoredMatrix {other.shape}")
             middle = self.B @ other.A
             if self.mdim <= other.mdim:
                 return FactoredMatrix(self.A, middle @ other.B)
@@ -115,12 +121,14 @@ class FactoredMatrix:
         other = _float(other)
         if other.ndim < 2 or other.shape[-2] != self.rdim:
             raise ShapeError(f"FactoredMatrix {self.shape} @ array {other.shape}: {self.rdim} columns against {other.shape[-2:]}")
+        _broadcast_batches(self.shape, other.shape, f"FactoredMatrix {self.shape} @ array {other.shape}")
         return FactoredMatrix(self.A, self.B @ other)
 
     def __rmatmul__(self, other: np.ndarray) -> FactoredMatrix:
         other = _float(other)
         if other.ndim < 2 or other.shape[-1] != self.ldim:
             raise ShapeError(f"array {other.shape} @ FactoredMatrix {self.shape}: {other.shape[-1]} columns against {self.ldim} rows")
+        _broadcast_batches(other.shape, self.shape, f"array {other.shape} @ FactoredMatrix {self.shape}")
         return FactoredMatrix(other @ self.A, self.B)
 
     def dense(self) -> np.ndarray:

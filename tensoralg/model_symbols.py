@@ -20,6 +20,10 @@ so that evaluate(Apply(T, t), symbol_values(model, tokens)) is T·t on that mode
 >>> bigram = Apply(Tensor((Identity("n_ctx"), atom(s("W_U")) @ atom(s("W_E")))), atom(s("t")))
 >>> bool(np.allclose(evaluate(bigram, symbol_values(model, tokens)), forward(model, tokens).logits))
 True
+>>> symbol_values(model, np.array([1, 9]))
+Traceback (most recent call last):
+...
+tensoralg.errors.ShapeError: tokens must lie in [0, 5); got 1..9
 """
 
 from __future__ import annotations
@@ -37,9 +41,9 @@ def symbol_values(
 ) -> dict[Symbol, np.ndarray]:
     """Values of the standard symbols on ``model`` and ``tokens``; ``patterns`` (one
     n_heads × n × n array per layer) replaces the model's own softmax patterns."""
+    # The forward pass validates the tokens and any frozen patterns (count and shapes).
+    patterns = forward(model, tokens, patterns).patterns
     tokens = np.asarray(tokens)
-    if patterns is None:
-        patterns = forward(model, tokens).patterns
     values: dict[Symbol, np.ndarray] = {
         standard_symbol("W_E"): model.W_E,
         standard_symbol("W_U"): model.W_U,

@@ -124,6 +124,10 @@ BAD = [
     ("matmul-array", lambda: FactoredMatrix(np.ones((3, 1)), np.ones((1, 4))) @ np.ones((3, 2)), "(3, 2)"),
     ("rmatmul-array", lambda: np.ones((2, 2)) @ FactoredMatrix(np.ones((3, 1)), np.ones((1, 4))), "(2, 2)"),
     ("matmul-factored", lambda: FactoredMatrix(np.ones((3, 1)), np.ones((1, 4))) @ FactoredMatrix(np.ones((3, 1)), np.ones((1, 4))), "4 ≠ 3"),
+    ("matmul-array-batch", lambda: FactoredMatrix(np.ones((3, 4, 1)), np.ones((1, 4))) @ np.ones((2, 4, 4)), "do not broadcast"),
+    ("rmatmul-array-batch", lambda: np.ones((2, 4, 4)) @ FactoredMatrix(np.ones((3, 4, 1)), np.ones((1, 4))), "do not broadcast"),
+    ("matmul-factored-batch", lambda: FactoredMatrix(np.ones((3, 4, 1)), np.ones((1, 4)))
+        @ FactoredMatrix(np.ones((2, 4, 1)), np.ones((1, 4))), "do not broadcast"),
     ("too-many-indices", lambda: FactoredMatrix(np.ones((2, 3, 1)), np.ones((2, 1, 3)))[0, 1], "at most 1"),
 ]
 
