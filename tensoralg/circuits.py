@@ -281,9 +281,7 @@ def copying_scores(circuit: FullCircuit) -> np.ndarray:
 
 def diagonal_scores(circuit: FullCircuit, chunk: int = 4096) -> np.ndarray:
     """Σ_t M[t,t] / Σ_t |M[t,t]| per head: how consistently tokens raise their own logit (0 if the diagonal is 0)."""
-    diag = circuit.diagonal(chunk)
-    size = np.abs(diag).sum(axis=-1)
-    return np.divide(diag.sum(axis=-1), size, out=np.zeros_like(size, dtype=np.float64), where=size > 0)
+    return eigenvalue_scores(circuit.diagonal(chunk))
 
 
 def top_k_scores(circuit: FullCircuit, k: int = 5, tokens: Sequence[int] | None = None, chunk: int = 256) -> np.ndarray:

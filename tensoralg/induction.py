@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .circuits import Head, HeadWeights, copying_scores, k_composition_qk_circuits, ov_circuits, qk_frame
+from .circuits import Frame, Head, HeadWeights, copying_scores, k_composition_qk_circuits, ov_circuits
 from .composition import CompositionScores, composition_scores
 from .errors import ShapeError
 from .model import Model, causal_softmax, forward
@@ -93,11 +93,18 @@ def induction_evidence(
     composition: CompositionScores | None = None,
     previous: tuple[PreviousTokenEvidence, ...] | None = None,
     *,
+    copying: np.ndarray | None = None,
+    frame: Frame | None = None,
     min_z: float = 3.0,
     min_copying: float = 0.5,
     min_matching: float = 0.5,
 ) -> tuple[InductionEvidence, ...]:
-    """Evidence for each head in a later layer than some previous-token candidate (none if there is no candidate)."""
+    """Evidence for each head in a later layer than some previous-token candidate (none if there is no candidate).
+
+    ``copying`` (each head's OV copying score) and ``frame`` (the token QK frame) are
+    recomputed when not given; a caller that has them already passes them in, since at
+    vocabulary scale each costs an n_vocab · d_model² product.
+    """
     composition = composition if composition is not None else composition_scores(heads)
     previous = previous if previous is not None else previous_token_evidence(heads)
     candidates = np.array([e.is_candidate for e in previous], dtype=bool)
@@ -106,8 +113,8 @@ def induction_evidence(
     if readers.size == 0:
         return ()
     writers = K[:, readers].argmax(axis=0)
-    copying = copying_scores(ov_circuits(heads))
-    matching = copying_scores(k_composition_qk_circuits(heads, list(zip(writers, readers)), qk_frame(heads)))
+    copying = copying if copying is not None else copying_scores(ov_circuits(heads))
+    matching = copying_scores(k_composition_qk_circuits(heads, list(zip(writers, readers)), frame))
     base = composition.baseline["K"]
     evidence = []
     for w, r, m in zip(writers, readers, matching):

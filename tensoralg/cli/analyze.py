@@ -50,7 +50,10 @@ def analyze(args: argparse.Namespace) -> dict:
     matching = copying_scores(qk_circuits(heads, frame))
     composition = composition_scores(heads, np.random.default_rng(args.seed))
     previous = previous_token_evidence(heads) if model.W_pos is not None else None
-    induction = {e.head: e for e in induction_evidence(heads, composition, previous)} if previous else {}
+    induction = (
+        {e.head: e for e in induction_evidence(heads, composition, previous, copying=copying, frame=frame)}
+        if previous else {}
+    )
     behaviour = None if args.no_behaviour else behavioural_scores(model, np.random.default_rng(args.seed), args.seq_len, args.sequences)
     rows = []
     for i, head in enumerate(heads.labels):
