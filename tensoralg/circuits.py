@@ -33,7 +33,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import ArchitectureError, ShapeError
-from .factored import FactoredMatrix, _swap
+from .factored import FactoredMatrix, _swap, frobenius_from_grams
 from .model import Model
 
 Head = tuple[int, int]
@@ -191,16 +191,17 @@ class FullCircuit:
         """Every head's full matrix (small models only)."""
         return self.frame.left @ self.core.dense() @ self.frame.right
 
+    def _cycled(self) -> FactoredMatrix:
+        """A_h·(B_h R L), d_model × d_model: the same nonzero spectrum and trace as L A_h B_h R."""
+        return FactoredMatrix(self.core.A, _rmul(self.core.B, self.frame.bridge))
+
     def eigenvalues(self) -> np.ndarray:
         """H × min(d_head, d_model) eigenvalues: those of B_h (R L) A_h, the nonzero spectrum of L A_h B_h R."""
-        A, B = self.core.A, self.core.B
-        if A.shape[-1] <= A.shape[-2]:
-            return np.linalg.eigvals(_rmul(B, self.frame.bridge) @ A)
-        return np.linalg.eigvals(A @ _rmul(B, self.frame.bridge))
+        return self._cycled().eigenvalues()
 
     def trace(self) -> np.ndarray:
         """tr(L A B R) = tr(B (R L) A) per head."""
-        return np.einsum("hij,hji->h", _rmul(self.core.B, self.frame.bridge), self.core.A)
+        return self._cycled().trace()
 
     def _grams(self) -> tuple[np.ndarray, np.ndarray]:
         """(LA)ᵀ(LA) = Aᵀ LᵀL A and (BR)(BR)ᵀ = B R Rᵀ Bᵀ, d_head × d_head per head."""
@@ -209,8 +210,7 @@ class FullCircuit:
 
     def norm(self) -> np.ndarray:
         """‖L A B R‖_F = √Σ (Aᵀ LᵀL A) ⊙ (B R Rᵀ Bᵀ) per head."""
-        left, right = self._grams()
-        return np.sqrt(np.maximum(np.einsum("...ij,...ij->...", left, right), 0.0))
+        return frobenius_from_grams(*self._grams())
 
     def singular_values(self) -> np.ndarray:
         """Singular values of L A B R, descending: those of S_X S_Yᵀ (d_head × d_head), where S_Xᵀ S_X = XᵀX

@@ -43,6 +43,11 @@ def _broadcast_batches(left: tuple[int, ...], right: tuple[int, ...], what: str)
         raise ShapeError(f"batch axes of {what} do not broadcast") from None
 
 
+def frobenius_from_grams(left_gram: np.ndarray, right_gram: np.ndarray) -> np.ndarray:
+    """‖XY‖_F = √Σ (XᵀX) ⊙ (YYᵀ), from the two small Gram matrices (clipped at 0 against rounding)."""
+    return np.sqrt(np.maximum(np.einsum("...ij,...ij->...", left_gram, right_gram), 0.0))
+
+
 def _swap(array: np.ndarray) -> np.ndarray:
     return np.swapaxes(array, -1, -2)
 
@@ -171,6 +176,4 @@ class FactoredMatrix:
 
     def norm(self) -> np.ndarray:
         """‖AB‖_F = √Σ (AᵀA) ⊙ (BBᵀ), from two k × k Gram matrices."""
-        gram_A = _swap(self.A) @ self.A
-        gram_B = self.B @ _swap(self.B)
-        return np.sqrt(np.maximum(np.einsum("...ij,...ij->...", gram_A, gram_B), 0.0))
+        return frobenius_from_grams(_swap(self.A) @ self.A, self.B @ _swap(self.B))
