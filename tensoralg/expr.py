@@ -41,7 +41,8 @@ Shape = tuple[tuple[str, str], ...]
 CoefficientLike = int | Fraction | str
 
 
-def _format_shape(shape: Shape) -> str:
+def format_shape(shape: Shape) -> str:
+    """``d_model × d_model`` for a matrix, ``n_ctx × n_ctx ⊗ d_model × d_model`` for a tensor term."""
     return " ⊗ ".join(f"{r} × {c}" for r, c in shape)
 
 
@@ -51,7 +52,7 @@ def _describe(expr: "Expr") -> str:
     text = to_unicode(expr)
     if len(text) > 60:
         text = text[:57] + "…"
-    return f"{text} ({_format_shape(expr.shape)})"
+    return f"{text} ({format_shape(expr.shape)})"
 
 
 class Expr:
@@ -372,7 +373,7 @@ def identity_like(shape: Shape) -> Expr:
     """The identity of the (square) tensor space of ``shape``."""
     for r, c in shape:
         if r != c:
-            raise ShapeError(f"there is no identity of shape {_format_shape(shape)}: {r} ≠ {c}")
+            raise ShapeError(f"there is no identity of shape {format_shape(shape)}: {r} ≠ {c}")
     return identity(*(r for r, _ in shape))
 
 

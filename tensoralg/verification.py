@@ -55,7 +55,7 @@ from .exact import (
     matrix_text,
     random_instance,
 )
-from .expr import Atom, Expr, spaces_in, symbols_in
+from .expr import Atom, Expr, format_shape, spaces_in, symbols_in
 from .normal_form import NormalForm
 from .printing import to_unicode
 
@@ -281,18 +281,20 @@ def verify_identity(lhs: Expr, rhs: Expr, *, seed: int = 0, trials: int = 3, exp
     'HOLDS'
     """
     start = time.perf_counter()
+    statement = _statement(lhs, rhs)
     try:
-        statement = _statement(lhs, rhs)
         if lhs.shape != rhs.shape:
-            raise ShapeError(
-                f"the sides have different shapes: {_shape_text(lhs)} and {_shape_text(rhs)}"
-            )
-        left, right = (expand_definitions(lhs), expand_definitions(rhs)) if expand else (lhs, rhs)
-        nl, nr = left.normal_form, right.normal_form
+            raise ShapeError(f"the sides have different shapes: {format_shape(lhs.shape)} and {format_shape(rhs.shape)}")
         if trials < 1:
             raise TensoralgError(f"trials must be at least 1; got {trials}")
+        if seed < 0:
+            raise TensoralgError(f"the seed must be a non-negative integer; got {seed}")
+        # Exact evaluation always unfolds the definitions; the symbolic comparison only with ``expand``.
+        exp_l, exp_r = expand_definitions(lhs), expand_definitions(rhs)
+        left, right = (exp_l, exp_r) if expand else (lhs, rhs)
+        nl, nr = left.normal_form, right.normal_form
     except TensoralgError as exc:
-        return _error(locals().get("statement", "?"), exc, start)
+        return _error(statement, exc, start)
     unfolded = " (W_OV, W_QK unfolded)" if expand and (left is not lhs or right is not rhs) else ""
     if nl == nr:
         return Verdict(
@@ -301,17 +303,24 @@ def verify_identity(lhs: Expr, rhs: Expr, *, seed: int = 0, trials: int = 3, exp
             seconds=time.perf_counter() - start,
         )
     try:
-        return _evaluate(lhs, rhs, nl.difference(nr), statement, seed, trials, start)
+        return _evaluate(exp_l, exp_r, nl.difference(nr), statement, seed, trials, start)
     except TensoralgError as exc:
         return _error(statement, exc, start, "exact")
 
 
-def _shape_text(expr: Expr) -> str:
-    return " ⊗ ".join(f"{r} × {c}" for r, c in expr.shape)
-
-
-def _evaluate(lhs: Expr, rhs: Expr, diff: NormalForm, statement: str, seed: int, trials: int, start: float) -> Verdict:
-    exp_l, exp_r = expand_definitions(lhs), expand_definitions(rhs)
+def _evaluate(
+    exp_l: Expr, exp_r: Expr, diff: NormalForm, statement: str, seed: int, trials: int, start: float
+) -> Verdict:
+    """Exact search on the sides with definitions unfolded; ``diff`` is the difference as compared."""
+    differing = f"the normal forms differ by {_term_text(diff)}"
+    exp_diff = exp_l.normal_form.difference(exp_r.normal_form)
+    if not exp_diff.terms:
+        return Verdict(
+            "HOLDS", "exact", statement,
+            f"{differing} as written, but they agree once W_OV = W_O W_V and W_QK = W_Qᵀ W_K are "
+            "unfolded (exact evaluation always unfolds them)",
+            error_bound=0.0, seconds=time.perf_counter() - start,
+        )
     search = _Search(
         exp_l,
         exp_r,
@@ -320,9 +329,9 @@ def _evaluate(lhs: Expr, rhs: Expr, diff: NormalForm, statement: str, seed: int,
         tuple(sorted(spaces_in(exp_l) | spaces_in(exp_r))),
     )
     seeds = range(seed, seed + trials)
-    need = _min_degree(diff) + 1
-    top = max(1, min(SIZE_CAP.get(len(lhs.shape), 4), need))
-    differing = f"the normal forms differ by {_term_text(diff)}"
+    # The size bound is about the polynomial the search evaluates: the unfolded difference.
+    need = _min_degree(exp_diff) + 1
+    top = max(1, min(SIZE_CAP.get(len(exp_l.shape), 4), need))
     for n in range(1, top + 1):
         dims = {space: n for space in search.spaces}
         hit = search.fails(dims, seeds)
@@ -334,18 +343,10 @@ def _evaluate(lhs: Expr, rhs: Expr, diff: NormalForm, statement: str, seed: int,
                 counterexample=cx, seconds=time.perf_counter() - start,
             )
     dims = {space: top for space in search.spaces}
-    exp_diff = exp_l.normal_form.difference(exp_r.normal_form)
     degree = _degree_bound(exp_diff, dims)
     guard = sum(dims[s.rows] for s in search.invertible)
     p = float(PRIME_FIELD.modulus)
     per_trial = min(1.0, (degree / p) / (1 - guard / p))
-    if not exp_diff.terms:
-        return Verdict(
-            "HOLDS", "exact", statement,
-            f"{differing} as written, but they agree once W_OV = W_O W_V and W_QK = W_Qᵀ W_K are "
-            f"unfolded (exact evaluation always unfolds them; {trials} instance(s) per size 1…{top} agree)",
-            error_bound=0.0, seconds=time.perf_counter() - start,
-        )
     why = (
         f"a difference must show by size {need}, above the cap {top}"
         if need > top

@@ -53,6 +53,7 @@ BAD = [
     ("unknown-symbol", ["check", "Y == Y"], "unknown symbol Y"),
     ("shape-error", ["check", "W_E W_E == W_E"], "cannot multiply"),
     ("bad-let", ["check", "M == M", "--let", "M d_model"], "NAME: ROWS x COLS"),
+    ("negative-seed", ["check", "M == M", "--seed", "-1"], "--seed: expected a non-negative integer"),
     ("bad-heads", ["check", "M == M", "--heads", "two"], "heads per layer are comma-separated integers"),
     ("no-heads", ["check", "Σ_{h∈H1} A^h == A^{0,0}"], "heads per layer"),
     ("formula-and-file", ["check", "M == M", "--file", "x.txt"], "either a formula or --file"),

@@ -182,6 +182,22 @@ def test_verify_identity_shape_mismatch_is_error():
     assert verdict.status == "ERROR" and "different shapes" in verdict.detail
 
 
+def test_verify_identity_negative_seed_is_error():
+    p = Atom(declared_symbol("P", "a", "a"))
+    verdict = verify_identity(p @ p, p, seed=-1)
+    assert verdict.status == "ERROR" and "seed must be a non-negative integer" in verdict.detail
+
+
+def test_definitions_only_difference_holds_without_a_search():
+    # Unexpanded, W_OV and W_O W_V differ as written; unfolded they agree, so no instance is drawn.
+    from tensoralg.symbols import standard_symbol
+
+    ov = Atom(standard_symbol("W_OV", 0, 0))
+    unfolded = Atom(standard_symbol("W_O", 0, 0)) @ Atom(standard_symbol("W_V", 0, 0))
+    verdict = verify_identity(ov, unfolded, expand=False)
+    assert verdict.status == "HOLDS" and verdict.error_bound == 0.0 and "agree once W_OV" in verdict.detail
+
+
 def test_verdict_json():
     data = check("A B == B A").to_json()
     assert data["status"] == "REFUTED" and data["ok"] is False and data["method"] == "exact"

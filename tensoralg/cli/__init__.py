@@ -30,6 +30,22 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def add_formula_options(parser: argparse.ArgumentParser) -> None:
+    """--let (declared symbols) and --heads (for Σ over a layer's heads), as formulas read them."""
+    parser.add_argument(
+        "--let", dest="declarations", action="append", default=[], metavar="DECL",
+        help='declare symbols, e.g. --let "M, N: d_model x d_model" (repeatable)',
+    )
+    parser.add_argument("--heads", metavar="H1,H2,…", help="heads per layer for Σ_{h∈H1}, e.g. 2,2 (H1 is layer index 0)")
+
+
+def formula_heads(args: argparse.Namespace) -> tuple[int, ...] | None:
+    """The heads per layer given with --heads, or None."""
+    from ..architecture import Architecture
+
+    return None if args.heads is None else Architecture.parse(args.heads).heads
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors and exit code 2, like every other user error."""
 

@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seq-len", type=int, default=None, metavar="T", help="random tokens per repeated half (default min(25, n_ctx/2))")
     parser.add_argument("--sequences", type=int, default=4, metavar="S", help="random sequences for the behavioural scores (default 4)")
     parser.add_argument("--no-behaviour", action="store_true", help="skip the behavioural scores (no forward passes)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random tokens and the composition baseline (default 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random tokens and the composition baseline (default 0)")
     parser.add_argument("--score-scale", type=float, default=None, metavar="S", help="override s in softmax*(s·S) (default: the file's, else 1/√d_head)")
     parser.add_argument("--layer-norm", action="store_true", default=None, help="apply parameter-free LayerNorm in forward passes")
     parser.set_defaults(handler=run)

@@ -15,8 +15,8 @@ import json
 import sys
 
 from ..derivation import check_file
-from ..architecture import Architecture
 from ..verification import check_formula
+from . import add_formula_options, formula_heads, non_negative_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,12 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("formula", nargs="?", help="the identity, e.g. \"(A⊗B)(C⊗D) == A C ⊗ B D\"")
     parser.add_argument("--file", "-f", metavar="PATH", help="a derivation: one expression per line, or e0 = e1 = e2")
-    parser.add_argument(
-        "--let", dest="declarations", action="append", default=[], metavar="DECL",
-        help='declare symbols, e.g. --let "M, N: d_model x d_model" (repeatable)',
-    )
-    parser.add_argument("--heads", metavar="H1,H2,…", help="heads per layer for Σ_{h∈H1}, e.g. 2,2 (H1 is layer index 0)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random exact instances (default 0)")
+    add_formula_options(parser)
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random exact instances (default 0)")
     parser.add_argument("--trials", type=int, default=3, help="random instances per size (default 3)")
     parser.add_argument("--no-expand", action="store_true", help="do not unfold W_OV = W_O W_V, W_QK = W_Qᵀ W_K symbolically")
     parser.add_argument("--json", action="store_true", help="print the verdict (or the derivation report) as JSON")
@@ -48,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if (args.formula is None) == (args.file is None):
         print("tensoralg check: error: give either a formula or --file PATH (not both)", file=sys.stderr)
         return 2
-    heads = None if args.heads is None else Architecture.parse(args.heads).heads
+    heads = formula_heads(args)
     options = dict(declarations=args.declarations, heads=heads, seed=args.seed, trials=args.trials,
                    expand=not args.no_expand)
     if args.file is not None:

@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..architecture import Architecture
 from ..definitions import expand_definitions
 from ..expr import canonical
 from ..parsing import Context, parse
 from ..printing import to_json, to_latex, to_unicode
+from . import add_formula_options, formula_heads
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,24 +31,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("expression", help='the expression, e.g. "(A^{1,0}⊗W_OV^{1,0})(A^{0,0}⊗W_OV^{0,0})"')
-    parser.add_argument(
-        "--let", dest="declarations", action="append", default=[], metavar="DECL",
-        help='declare symbols, e.g. --let "M, N: d_model x d_model" (repeatable)',
-    )
-    parser.add_argument("--heads", metavar="H1,H2,…", help="heads per layer for Σ_{h∈H1}, e.g. 2,2 (H1 is layer index 0)")
+    add_formula_options(parser)
     parser.add_argument("--expand", action="store_true", help="unfold W_OV = W_O W_V and W_QK = W_Qᵀ W_K first")
     parser.add_argument("--format", choices=("text", "latex", "json"), default="text", help="output format (default text)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    heads = None if args.heads is None else Architecture.parse(args.heads).heads
+    heads = formula_heads(args)
     expr = parse(args.expression, Context.build(args.declarations, heads))
     if args.expand:
         expr = expand_definitions(expr)
     result = canonical(expr)
     if args.format == "json":
-        print(json.dumps({**to_json(result), "unicode": to_unicode(result), "latex": to_latex(result)},
+        print(json.dumps({**to_json(expr), "unicode": to_unicode(result), "latex": to_latex(result)},
                          ensure_ascii=False, indent=2))
     else:
         print(to_latex(result) if args.format == "latex" else to_unicode(result))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..catalog import Context, discover, run_catalog, select
 from ..catalog_report import catalog_json, render_table, to_latex_document, to_markdown
+from . import non_negative_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("claims", nargs="*", metavar="CLAIM", help="claim ids such as C4 or C17b (default: all)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every random instance and model (default 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of every random instance and model (default 0)")
     parser.add_argument("--json", action="store_true", help="print the run as JSON instead of the table")
     document = parser.add_mutually_exclusive_group()
     document.add_argument("--markdown", action="store_true", help="write the catalog as a Markdown document")
