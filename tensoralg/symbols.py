@@ -36,6 +36,10 @@ D_MLP = "d_mlp"
 STANDARD_SPACES = (N_CTX, D_MODEL, D_HEAD, N_VOCAB, D_MLP)
 
 
+#: Symbols that belong to a layer rather than a head: their single index is the layer.
+LAYER_SYMBOLS = frozenset({"W_in", "W_out", "MLP"})
+
+
 class Symbol(NamedTuple):
     """A named matrix of shape rows × cols, with 0, 1 (head) or 2 (layer, head) indices."""
 
@@ -50,13 +54,22 @@ class Symbol(NamedTuple):
 
     @property
     def layer(self) -> int | None:
-        """The layer index, or None when the symbol has fewer than two indices."""
-        return self.indices[0] if len(self.indices) == 2 else None
+        """The layer index: the first of two indices, or the one index of a per-layer symbol
+        (W_in^{l}, W_out^{l}, MLP^{l}); None otherwise."""
+        if len(self.indices) == 2 or (self.indices and self.name in LAYER_SYMBOLS):
+            return self.indices[0]
+        return None
 
     @property
     def head(self) -> int | None:
-        """The head index (the last index), or None for an unindexed symbol."""
-        return self.indices[-1] if self.indices else None
+        """The head index (the last index), or None for an unindexed or per-layer symbol.
+
+        >>> Symbol("W_OV", (2,), "d_model", "d_model").head, Symbol("W_in", (2,), "d_mlp", "d_model").layer
+        (2, 2)
+        """
+        if not self.indices or (len(self.indices) == 1 and self.name in LAYER_SYMBOLS):
+            return None
+        return self.indices[-1]
 
 
 class Letter(NamedTuple):

@@ -15,9 +15,9 @@ import pytest
 import tensoralg
 from tensoralg.architecture import Architecture
 from tensoralg.cli import build_parser, main
-from tensoralg.cli.expand import MAX_TERMS, Renderer, factor_json, run
+from tensoralg.cli.expand import MAX_TERMS, Renderer, run
 from tensoralg.expansion import ScoreTerm, iter_logit_terms, iter_score_terms
-from tensoralg.printing import to_latex, to_unicode
+from tensoralg.printing import letter_json, to_latex, to_unicode
 from tensoralg.term_counts import logit_counts, score_counts, total
 
 ARCH = Architecture((1, 2), positional=True, mlp=True)
@@ -33,7 +33,7 @@ def expand(capsys, *argv):
 def reference_json(term):
     """The term's fields from its expression's normal form (one basis term, coefficient 1)."""
     (key, coefficient), = term.expr.normal_form.terms.items()
-    factors = [[factor_json(letter) for letter in word] for word in key]
+    factors = [[letter_json(letter) for letter in word] for word in key]
     return coefficient, factors
 
 

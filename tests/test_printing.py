@@ -72,3 +72,18 @@ def test_json_round_trip(data):
     e = data.draw(expressions(("p", "q"), ("p", "p")))
     back = from_json(json.loads(json.dumps(to_json(e))), _resolve)
     assert back == e
+
+
+def test_a_per_layer_symbol_reports_its_index_as_the_layer():
+    from tensoralg.expr import Atom
+    from tensoralg.printing import letter_json
+    from tensoralg.symbols import Letter, declared_symbol
+
+    w_in = standard_symbol("W_in", 1)
+    assert letter_json(Letter(w_in, False)) == {"symbol": "W_in", "layer": 1, "head": None, "transpose": False}
+    mlp = declared_symbol("MLP", "d_model", "n_ctx", 0)
+    assert (mlp.layer, mlp.head) == (0, None)
+    # A head symbol with one index keeps it as its head, and both read back from JSON.
+    assert (standard_symbol("W_OV", 3).layer, standard_symbol("W_OV", 3).head) == (None, 3)
+    expr = Atom(standard_symbol("W_out", 1)) @ Atom(w_in)
+    assert from_json(to_json(expr), lambda name, idx: standard_symbol(name, *idx)) == expr

@@ -48,13 +48,6 @@ FORMATS = ("text", "latex", "json")
 _CHUNK = 2048
 
 
-def factor_json(letter: Letter) -> dict[str, Any]:
-    """A factor in the algebra's JSON schema; MLP^{m} reports m as its layer (it belongs to no head)."""
-    if letter.symbol.name == "MLP":
-        return {"symbol": "MLP", "layer": letter.symbol.indices[0], "head": None, "transpose": letter.transposed}
-    return letter_json(letter)
-
-
 class _Keyed(dict):
     """A dict that renders a missing entry on first use, so each piece of text is built once."""
 
@@ -78,7 +71,7 @@ def _latex(letter: Letter) -> str:
 
 
 def _json(letter: Letter) -> str:
-    return json.dumps(factor_json(letter))
+    return json.dumps(letter_json(letter))
 
 
 class Renderer:
