@@ -48,6 +48,35 @@ def render_table(results: Sequence[ClaimResult], *, width: int = 56) -> str:
     return "\n".join(lines)
 
 
+def render_details(results: Sequence[ClaimResult]) -> str:
+    """Under the table: each claim's derivations, every check and each counterexample."""
+    lines = []
+    for r in results:
+        lines.append(f"\n{r.claim.id} {r.claim.title}: {r.verdict}")
+        for d in r.derivations:
+            lines.append(f"  derivation {d.derivation.title!r}: {len(d.links)} step(s) {'PROVED' if d.proved else 'NOT PROVED'}")
+        for label, checks in (("check", r.checks), ("negative", r.negatives)):
+            for ch in checks:
+                lines.append(f"  {label}: {ch.description}: {ch.verdict.status} ({ch.verdict.method})")
+                if ch.verdict.counterexample is not None:
+                    lines.append("    " + ch.verdict.counterexample.describe().replace("\n", "\n    "))
+                if ch.report:
+                    lines.append(f"    {ch.report}")
+    return "\n".join(lines)
+
+
+def _check_sections(result: ClaimResult) -> list[tuple[str, Sequence[Check]]]:
+    """The non-empty sections of checks a document lists, with their titles."""
+    sections = (("Checks", result.checks), ("Negative controls (must be refuted)", result.negatives))
+    return [(title, checks) for title, checks in sections if checks]
+
+
+def _check_text(check: Check) -> str:
+    """A check's verdict in words, then its report: "PROVED (symbolic): …. |H1| = 2: 9 terms." """
+    report = f" {check.report}." if check.report else ""
+    return f"{_describe_verdict(check.verdict)}.{report}"
+
+
 def _check_json(check: Check) -> dict[str, Any]:
     return {"description": check.description, "report": check.report, "verdict": check.verdict.to_json()}
 
@@ -140,13 +169,11 @@ def to_markdown(results: Sequence[ClaimResult], seed: int) -> str:
                 given = _where(link.step, to_unicode, "")
                 out.append(f"  = {to_unicode(link.step.expr)}        [{link.step.reason}{given}: {link.verdict.status}]")
             out.append("```")
-        for title, checks in (("Checks", r.checks), ("Negative controls (must be refuted)", r.negatives)):
-            if checks:
-                out.append(f"\n### {title}\n")
-                for ch in checks:
-                    report = f" {ch.report}." if ch.report else ""
-                    text = f"{_describe_verdict(ch.verdict)}.{report}".replace("\n", "\n  ")
-                    out.append(f"- **{ch.description}** — {text}")
+        for title, checks in _check_sections(r):
+            out.append(f"\n### {title}\n")
+            for ch in checks:
+                text = _check_text(ch).replace("\n", "\n  ")
+                out.append(f"- **{ch.description}** — {text}")
         out += [f"\n**Error:** {e}" for e in r.errors]
     return "\n".join(out) + "\n"
 
@@ -229,13 +256,10 @@ def to_latex_document(results: Sequence[ClaimResult], seed: int) -> str:
                 why = latex_text(link.step.reason) + given + f" ({link.verdict.status.lower()})"
                 out.append(f"  \\item $= {_breakable(to_latex(link.step.expr))}$ \\quad {{\\small\\emph{{{why}}}}}")
             out.append("\\end{list}")
-        for title, checks in (("Checks", r.checks), ("Negative controls (must be refuted)", r.negatives)):
-            if checks:
-                out.append(f"\\paragraph{{{title}.}}\n\\begin{{itemize}}")
-                for ch in checks:
-                    report = f" {latex_text(ch.report)}." if ch.report else ""
-                    out.append(f"  \\item \\textbf{{{latex_text(ch.description)}}}: {latex_text(_describe_verdict(ch.verdict))}.{report}")
-                out.append("\\end{itemize}")
+        for title, checks in _check_sections(r):
+            out.append(f"\\paragraph{{{title}.}}\n\\begin{{itemize}}")
+            out += [f"  \\item \\textbf{{{latex_text(ch.description)}}}: {latex_text(_check_text(ch))}" for ch in checks]
+            out.append("\\end{itemize}")
         out += [f"\\paragraph{{Error.}} {latex_text(e)}" for e in r.errors]
     out.append("\\end{document}")
     return "\n".join(out) + "\n"

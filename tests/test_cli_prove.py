@@ -81,10 +81,12 @@ def test_latex_document_compiles_without_errors(tmp_path):
     assert (tmp_path / "catalog.pdf").stat().st_size > 0
 
 
-def test_markdown_and_latex_exclude_each_other(capsys):
+@pytest.mark.parametrize("formats", [["--markdown", "--latex"], ["--json", "--latex"], ["--json", "--markdown"]])
+def test_output_formats_exclude_each_other(capsys, formats):
     with pytest.raises(SystemExit) as exit_info:
-        main(["prove", "--markdown", "--latex"])
+        main(["prove", *formats])
     assert exit_info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_a_failing_claim_exits_nonzero(capsys, monkeypatch):

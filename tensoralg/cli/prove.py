@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from ..catalog import Context, discover, run_catalog, select
-from ..catalog_report import catalog_json, render_table, to_latex_document, to_markdown
+from ..catalog_report import catalog_json, render_details, render_table, to_latex_document, to_markdown
 from . import non_negative_int
 
 
@@ -31,29 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("claims", nargs="*", metavar="CLAIM", help="claim ids such as C4 or C17b (default: all)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of every random instance and model (default 0)")
-    parser.add_argument("--json", action="store_true", help="print the run as JSON instead of the table")
     document = parser.add_mutually_exclusive_group()
+    document.add_argument("--json", action="store_true", help="print the run as JSON instead of the table")
     document.add_argument("--markdown", action="store_true", help="write the catalog as a Markdown document")
     document.add_argument("--latex", action="store_true", help="write the catalog as a LaTeX document")
     parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the JSON or document to FILE")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every check and counterexample under the table")
     parser.set_defaults(handler=run)
-
-
-def _verbose(results) -> str:
-    lines = []
-    for r in results:
-        lines.append(f"\n{r.claim.id} {r.claim.title}: {r.verdict}")
-        for d in r.derivations:
-            lines.append(f"  derivation {d.derivation.title!r}: {len(d.links)} step(s) {'PROVED' if d.proved else 'NOT PROVED'}")
-        for label, checks in (("check", r.checks), ("negative", r.negatives)):
-            for ch in checks:
-                lines.append(f"  {label}: {ch.description}: {ch.verdict.status} ({ch.verdict.method})")
-                if ch.verdict.counterexample is not None:
-                    lines.append("    " + ch.verdict.counterexample.describe().replace("\n", "\n    "))
-                if ch.report:
-                    lines.append(f"    {ch.report}")
-    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.latex:
         text = to_latex_document(results, args.seed)
     else:
-        text = render_table(results) + (_verbose(results) if args.verbose else "")
+        text = render_table(results) + (render_details(results) if args.verbose else "")
     if args.output is not None:
         args.output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
         print(render_table(results) if (args.json or args.markdown or args.latex) else f"wrote {args.output}")
