@@ -90,7 +90,7 @@ def head_weights(model: Model, dtype: type = np.float64) -> HeadWeights:
     if len(d_heads) > 1:
         per_layer = [layer.W_Q.shape[1] for layer in model.layers]
         raise ArchitectureError(f"circuit analysis stacks all heads and needs one d_head; layers have d_head {per_layer}")
-    labels = tuple((l, h) for l, layer in enumerate(model.layers) for h in range(layer.n_heads))
+    labels = model.head_labels
 
     def stack(name: str, empty: tuple[int, int]) -> np.ndarray:
         if not layers:

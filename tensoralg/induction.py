@@ -145,7 +145,7 @@ def behavioural_scores(model: Model, rng: np.random.Generator, seq_len: int | No
         raise ShapeError(f"seq_len must be ≥ 2 with 2·seq_len ≤ n_ctx = {model.n_ctx}; got {T}")
     if sequences < 1:
         raise ShapeError(f"sequences must be ≥ 1; got {sequences}")
-    labels = tuple((l, h) for l, layer in enumerate(model.layers) for h in range(layer.n_heads))
+    labels = model.head_labels
     prefix, copying = np.zeros(len(labels)), np.zeros(len(labels))
     second = np.arange(T, 2 * T)
     for _ in range(sequences):

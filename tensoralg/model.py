@@ -168,6 +168,11 @@ class Model:
         """Heads per layer, e.g. (4, 4)."""
         return tuple(layer.n_heads for layer in self.layers)
 
+    @property
+    def head_labels(self) -> tuple[tuple[int, int], ...]:
+        """(layer, head) of every head, layer by layer: the order of stacked per-head results."""
+        return tuple((l, h) for l, layer in enumerate(self.layers) for h in range(layer.n_heads))
+
 
 @dataclass(frozen=True, eq=False)
 class ForwardPass:

@@ -86,6 +86,14 @@ def test_options_top_no_behaviour_and_no_positions(files, capsys):
     assert run_json(capsys, files["no_pos"], "--score-scale", "2", "--no-behaviour")["model"]["score_scale"] == 2.0
 
 
+def test_a_context_too_short_to_repeat_a_sequence_has_no_behavioural_scores(tmp_path, capsys):
+    path = tmp_path / "short.npz"
+    save_weights(random_model(np.random.default_rng(1), heads=(1, 1), n_ctx=3, positional=True), path)
+    report = run_json(capsys, path)
+    assert report["behaviour"] is None and all(h["prefix_matching"] is None for h in report["heads"])
+    assert all(h["previous_token"] is not None for h in report["heads"])  # the weights-only scores still are
+
+
 def test_seed_changes_only_the_random_parts(files, capsys):
     a, b = run_json(capsys, files["toy"], "--seed", "1"), run_json(capsys, files["toy"], "--seed", "2")
     assert [h["copying"] for h in a["heads"]] == [h["copying"] for h in b["heads"]]

@@ -54,7 +54,12 @@ def analyze(args: argparse.Namespace) -> dict:
         {e.head: e for e in induction_evidence(heads, composition, previous, copying=copying, frame=frame)}
         if previous else {}
     )
-    behaviour = None if args.no_behaviour else behavioural_scores(model, np.random.default_rng(args.seed), args.seq_len, args.sequences)
+    # A repeated sequence needs 2·seq_len ≤ n_ctx with seq_len ≥ 2; shorter contexts have no behavioural score.
+    too_short = args.seq_len is None and model.n_ctx is not None and model.n_ctx < 4
+    behaviour = (
+        None if args.no_behaviour or too_short
+        else behavioural_scores(model, np.random.default_rng(args.seed), args.seq_len, args.sequences)
+    )
     rows = []
     for i, head in enumerate(heads.labels):
         e = induction.get(head)
