@@ -85,8 +85,7 @@ class DerivationReport:
 
     @property
     def exit_code(self) -> int:
-        statuses = {s.verdict.status for s in self.steps}
-        return 2 if "ERROR" in statuses else 1 if "REFUTED" in statuses else 0
+        return max((s.verdict.exit_code for s in self.steps), default=0)
 
     def describe(self) -> str:
         counts = {st: sum(s.verdict.status == st for s in self.steps) for st in ("PROVED", "HOLDS", "REFUTED", "ERROR")}
@@ -148,7 +147,7 @@ def _chains(text: str) -> tuple[list[str], tuple[int, ...] | None, list[list[tup
             pieces = split_chain(body)
         except TensoralgError:
             pieces = [(0, body)]
-        if not pieces[0][1].strip() and len(pieces) > 1 and body.lstrip().startswith("="):
+        if not pieces[0][1].strip() and len(pieces) > 1:  # a leading "=" continues the chain
             pieces = pieces[1:]
         chains[-1].extend((number, col, piece) for col, piece in pieces)
     return declarations, heads, [c for c in chains if c]

@@ -13,9 +13,11 @@ from itertools import product as cartesian
 from typing import Mapping
 
 from . import formula_syntax as syntax
+from .architecture import Architecture
 from .errors import ArchitectureError, ShapeError, SymbolError, TensoralgError
 from .expr import Apply, Atom, Bilinear, Expr, Identity, Inverse, Product, Scaled, Shape, Sum, Tensor, Transpose, Zero
 from .formula_lexer import caret
+from .printing import to_unicode
 from .symbols import N_CTX, STANDARD_SHAPES, Symbol, declared_symbol, standard_symbol
 
 
@@ -131,9 +133,7 @@ class _Elaborator:
                 out.extend(env[item])
             else:
                 raise self.fail(SymbolError, node.col, f"the index {item} of {node.name} is not bound by a sum such as Σ_{{{item}∈H1}}")
-        if len(out) > 2:
-            raise self.fail(SymbolError, node.col, f"{node.name} takes at most two indices (layer, head); got {tuple(out)}")
-        return tuple(out)
+        return tuple(out)  # more than two indices is refused where the symbol is built
 
     def symbol(self, node: syntax.Sym) -> Symbol:
         indices = node.indices or ()
@@ -155,15 +155,12 @@ class _Elaborator:
         )
 
     def check_head(self, node: syntax.Sym, symbol: Symbol) -> None:
-        heads = self.heads
-        if heads is None or len(symbol.indices) != 2:
+        if self.heads is None or len(symbol.indices) != 2:
             return
-        layer, head = symbol.indices
-        if layer >= len(heads) or head >= heads[layer]:
-            raise self.fail(
-                ArchitectureError, node.col,
-                f"{symbol.name}^{{{layer},{head}}} does not exist: the heads per layer are {','.join(map(str, heads))}",
-            )
+        try:
+            Architecture(tuple(self.heads)).check_head(*symbol.indices)
+        except ArchitectureError as exc:
+            raise self.fail(ArchitectureError, node.col, f"{to_unicode(Atom(symbol))} does not exist: {exc}") from exc
 
     # -- step 2: arities (number of tensor factors)
     def own_arity(self, node: syntax.Node) -> int | None:

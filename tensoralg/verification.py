@@ -136,6 +136,11 @@ class Verdict:
         """True for PROVED and HOLDS."""
         return self.status in ("PROVED", "HOLDS")
 
+    @property
+    def exit_code(self) -> int:
+        """The command line's exit code: 0 proved or holds, 1 refuted, 2 bad input."""
+        return 0 if self.ok else 1 if self.status == "REFUTED" else 2
+
     def to_json(self) -> dict[str, Any]:
         return {
             "status": self.status,

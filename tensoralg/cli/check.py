@@ -58,4 +58,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"tensoralg check: error: {verdict.detail}", file=sys.stderr)
     else:
         print(verdict.describe())
-    return {"PROVED": 0, "HOLDS": 0, "REFUTED": 1}.get(verdict.status, 2)
+    return verdict.exit_code
