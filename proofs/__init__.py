@@ -3,7 +3,9 @@
 ``tensoralg prove`` finds every module named ``c<N>[letter]_<topic>.py`` here
 (``c11_two_layer_expansion.py``, ``c17b_factored_svd.py``), reads its ``CLAIM`` and
 runs it; tests/test_proofs.py runs every module found, so a new module is covered
-by the tests as soon as it exists. Modules whose name starts with ``_`` are skipped.
+by the tests as soon as it exists. Modules whose name starts with ``_`` are skipped;
+``_shared.py`` holds the helpers several proofs use (``sym``, ``invertible``,
+``rank_bounded``, ``draw_model``, ``draw_run``).
 
 Writing a proof module
 ----------------------

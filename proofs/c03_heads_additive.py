@@ -20,15 +20,13 @@ import numpy as np
 from tensoralg.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model, random_tokens
 from tensoralg.expr import Apply, Identity, Sum, Tensor, atom
 from tensoralg.model import AttentionLayer, forward, with_weights
-from tensoralg.symbols import declared_symbol, standard_symbol
+from tensoralg.proofs._shared import sym
+from tensoralg.symbols import declared_symbol
 
 HEADS = range(3)
 X = atom(declared_symbol("X", "n_ctx", "d_model"))
 Id = Identity("n_ctx")
-
-
-def _s(name: str, h: int):
-    return atom(standard_symbol(name, 0, h))
+A, W_O, W_V, W_OV = ({h: sym(name, 0, h) for h in HEADS} for name in ("A", "W_O", "W_V", "W_OV"))
 
 
 def _sum(terms):
@@ -38,12 +36,12 @@ def _sum(terms):
 def derive() -> list[Derivation]:
     return [
         Derivation("a layer is the sum of its heads", [
-            Step(_sum(Apply(Tensor((Id, _s("W_O", h))), Apply(Tensor((_s("A", h), _s("W_V", h))), X)) for h in HEADS)),
-            Step(_sum(Apply(Tensor((Id, _s("W_O", h))) @ Tensor((_s("A", h), _s("W_V", h))), X) for h in HEADS),
+            Step(_sum(Apply(Tensor((Id, W_O[h])), Apply(Tensor((A[h], W_V[h])), X)) for h in HEADS)),
+            Step(_sum(Apply(Tensor((Id, W_O[h])) @ Tensor((A[h], W_V[h])), X) for h in HEADS),
                  "acting twice is acting with the product"),
-            Step(_sum(Apply(Tensor((_s("A", h), _s("W_O", h) @ _s("W_V", h))), X) for h in HEADS), "mixed product"),
-            Step(_sum(Apply(Tensor((_s("A", h), _s("W_OV", h))), X) for h in HEADS), "W_OV := W_O W_V"),
-            Step(Apply(_sum(Tensor((_s("A", h), _s("W_OV", h))) for h in HEADS), X), "the action is linear in the operator"),
+            Step(_sum(Apply(Tensor((A[h], W_O[h] @ W_V[h])), X) for h in HEADS), "mixed product"),
+            Step(_sum(Apply(Tensor((A[h], W_OV[h])), X) for h in HEADS), "W_OV := W_O W_V"),
+            Step(Apply(_sum(Tensor((A[h], W_OV[h])) for h in HEADS), X), "the action is linear in the operator"),
         ]),
     ]
 
@@ -100,8 +98,8 @@ def check(ctx: Context) -> list[Check]:
 
 
 def refute(ctx: Context) -> list[Check]:
-    heads = _sum(Apply(Tensor((_s("A", h), _s("W_OV", h))), X) for h in HEADS)
-    merged = Apply(Tensor((_s("A", 0), _sum(_s("W_OV", h) for h in HEADS))), X)
+    heads = _sum(Apply(Tensor((A[h], W_OV[h])), X) for h in HEADS)
+    merged = Apply(Tensor((A[0], _sum(W_OV[h] for h in HEADS))), X)
     return [ctx.identity("Σ_h (A^h⊗W_OV^h)·X = (A^0⊗Σ_h W_OV^h)·X (one shared pattern)", heads, merged)]
 
 

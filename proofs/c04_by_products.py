@@ -23,12 +23,13 @@ import numpy as np
 from tensoralg.catalog import Check, Claim, Context, Derivation, Step, default_model, random_tokens
 from tensoralg.expr import Apply, Inverse, Tensor, atom
 from tensoralg.model import AttentionLayer, forward, with_weights
-from tensoralg.symbols import declared_symbol, standard_symbol
+from tensoralg.proofs._shared import invertible, sym
+from tensoralg.symbols import declared_symbol
 
 M = atom(declared_symbol("M", "d_head", "d_head"))
 M_inv, M_inv_T = Inverse(M), Inverse(M.T)
-W_Q, W_K, W_V, W_O, W_QK, W_OV = (atom(standard_symbol(n, 0, 0)) for n in ("W_Q", "W_K", "W_V", "W_O", "W_QK", "W_OV"))
-A = atom(standard_symbol("A", 0, 0))
+W_Q, W_K, W_V, W_O, W_QK, W_OV = (sym(n, 0, 0) for n in ("W_Q", "W_K", "W_V", "W_O", "W_QK", "W_OV"))
+A = sym("A", 0, 0)
 X = atom(declared_symbol("X", "n_ctx", "d_model"))
 
 
@@ -52,16 +53,10 @@ def derive() -> list[Derivation]:
     ]
 
 
-def _invertible(rng: np.random.Generator, n: int) -> np.ndarray:
-    # Gaussian matrices are invertible with probability 1; adding n·Id keeps them well
-    # conditioned, so the float comparison tests the algebra, not round-off.
-    return rng.normal(size=(n, n)) + n * np.eye(n) * rng.choice([-1, 1])
-
-
 def _rebased(rng: np.random.Generator, layer: AttentionLayer) -> AttentionLayer:
     d_head = layer.W_Q.shape[1]
-    Ms = [_invertible(rng, d_head) for _ in range(layer.n_heads)]
-    Ns = [_invertible(rng, d_head) for _ in range(layer.n_heads)]
+    Ms = [invertible(rng, d_head) for _ in range(layer.n_heads)]
+    Ns = [invertible(rng, d_head) for _ in range(layer.n_heads)]
     return AttentionLayer(
         np.stack([m @ w for m, w in zip(Ms, layer.W_Q)]),
         np.stack([np.linalg.inv(m).T @ w for m, w in zip(Ms, layer.W_K)]),

@@ -27,18 +27,14 @@ import numpy as np
 from tensoralg.catalog import Check, Claim, Context, Derivation, Step, default_model, random_tokens
 from tensoralg.expr import Apply, Inverse, Tensor, atom
 from tensoralg.model import AttentionLayer, MLPLayer, Model, forward, with_weights
-from tensoralg.symbols import declared_symbol, standard_symbol
-
-
-def _s(name: str, *indices: int):
-    return atom(standard_symbol(name, *indices))
-
+from tensoralg.proofs._shared import invertible, sym
+from tensoralg.symbols import declared_symbol
 
 R = atom(declared_symbol("R", "d_model", "d_model"))
 R_inv = Inverse(R)
-W_E, W_U = _s("W_E"), _s("W_U")
-A, W_Q, W_K, W_V, W_O, W_QK, W_OV = (_s(n, 0, 0) for n in ("A", "W_Q", "W_K", "W_V", "W_O", "W_QK", "W_OV"))
-W_V1, W_O1, W_OV1 = (_s(n, 1, 0) for n in ("W_V", "W_O", "W_OV"))
+W_E, W_U = sym("W_E"), sym("W_U")
+A, W_Q, W_K, W_V, W_O, W_QK, W_OV = (sym(n, 0, 0) for n in ("A", "W_Q", "W_K", "W_V", "W_O", "W_QK", "W_OV"))
+W_V1, W_O1, W_OV1 = (sym(n, 1, 0) for n in ("W_V", "W_O", "W_OV"))
 X = atom(declared_symbol("X", "n_ctx", "d_model"))
 
 
@@ -61,11 +57,6 @@ def derive() -> list[Derivation]:
             Step(W_U @ W_OV1 @ W_OV @ W_E, "W_OV := W_O W_V"),
         ]),
     ]
-
-
-def _invertible(rng: np.random.Generator, n: int) -> np.ndarray:
-    # Generic (not orthogonal), shifted by n·Id so round-off stays far below rtol.
-    return rng.normal(size=(n, n)) + n * np.eye(n)
 
 
 def change_residual_basis(model: Model, R: np.ndarray) -> Model:
@@ -105,7 +96,7 @@ def _draw(rng: np.random.Generator, **options):
 def _residual_basis(**options):
     def sides(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         model, tokens = _draw(rng, **options)
-        rotated = change_residual_basis(model, _invertible(rng, model.d_model))
+        rotated = change_residual_basis(model, invertible(rng, model.d_model))
         return _outputs(model, tokens), _outputs(rotated, tokens)
 
     return sides
@@ -115,7 +106,7 @@ def _neuron_basis(permutation: bool):
     def sides(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         model, tokens = _draw(rng, mlp=True)
         d_mlp = model.mlps[0].W_in.shape[0]
-        P = np.eye(d_mlp)[rng.permutation(d_mlp)] if permutation else _invertible(rng, d_mlp)
+        P = np.eye(d_mlp)[rng.permutation(d_mlp)] if permutation else invertible(rng, d_mlp)
         return _outputs(model, tokens), _outputs(change_neuron_basis(model, P), tokens)
 
     return sides

@@ -77,35 +77,36 @@ def _head_split(transposed: bool):
     return sides
 
 
-def _source_effects(model, tokens: np.ndarray, h: int, j: int) -> np.ndarray:
-    """The logits at the last position minus those with head h's read of source j removed.
+def _source_effects(model, tokens: np.ndarray, j: int) -> np.ndarray:
+    """heads × n_vocab: row h is the logits at the last position minus those with head h's read
+    of source j removed.
 
-    Computed from the forward pass by ablation (the MLP, if any, recomputed), not from the
-    expansion: n_vocab logit changes.
+    Computed from one forward pass by ablation (the MLP, if any, recomputed), not from the
+    expansion; every head's ablation reads the same pass.
     """
     run = forward(model, tokens)
     i = tokens.size - 1
     layer, mlp = model.layers[0], model.mlps[0]
-    ablated = run.residuals[1][i].copy() if mlp is None else run.residuals[0][i] + run.head_outputs[0][:, i].sum(axis=0)
-    ablated = ablated - run.patterns[0][h, i, j] * (layer.W_OV[h] @ run.residuals[0][j])
     full = run.residuals[1][i]
+    kept = full if mlp is None else run.residuals[0][i] + run.head_outputs[0][:, i].sum(axis=0)
+    ablated = kept - run.patterns[0][:, i, j, None] * (layer.W_OV @ run.residuals[0][j])  # heads × d_model
     if mlp is not None:
-        pre = mlp.W_in @ ablated + (0 if mlp.b_in is None else mlp.b_in)
-        ablated = ablated + mlp.W_out @ ACTIVATIONS[mlp.activation](pre) + (0 if mlp.b_out is None else mlp.b_out)
-    return model.W_U @ (full - ablated)
+        pre = ablated @ mlp.W_in.T + (0 if mlp.b_in is None else mlp.b_in)
+        ablated = ablated + ACTIVATIONS[mlp.activation](pre) @ mlp.W_out.T + (0 if mlp.b_out is None else mlp.b_out)
+    return (full - ablated) @ model.W_U.T
 
 
 def _sign_flips(model, tokens: np.ndarray, j: int) -> tuple | None:
     """A (head, source token, a, b, d₁, d₂) whose effect on logit(a) − logit(b) has opposite signs
     for destination tokens d₁ and d₂, over every source and destination token; or None."""
     V, tokens = model.n_vocab, tokens.copy()
-    for h in range(model.layers[0].n_heads):
-        effects = np.empty((V, V, V))  # source token, destination token, logit
-        for s in range(V):
-            for d in range(V):
-                tokens[j], tokens[-1] = s, d
-                effects[s, d] = _source_effects(model, tokens, h, j)
-        diffs = effects[:, :, :, None] - effects[:, :, None, :]  # s, d, a, b
+    effects = np.empty((model.layers[0].n_heads, V, V, V))  # head, source token, destination token, logit
+    for s in range(V):
+        for d in range(V):
+            tokens[j], tokens[-1] = s, d
+            effects[:, s, d] = _source_effects(model, tokens, j)
+    for h, by_head in enumerate(effects):
+        diffs = by_head[:, :, :, None] - by_head[:, :, None, :]  # s, d, a, b
         signs = np.sign(diffs)
         flip = np.argwhere((signs.max(axis=1) > 0) & (signs.min(axis=1) < 0))
         if flip.size:
@@ -151,7 +152,7 @@ def _keep_effects(model) -> tuple[float, float]:
     """Head 0's push from "keep" on logit(mind) − logit(bay) after "in" and after "at"."""
     pushes = []
     for dest in (IN, AT):
-        effect = _source_effects(model, np.array([FILLER, KEEP, FILLER, dest]), 0, 1)
+        effect = _source_effects(model, np.array([FILLER, KEEP, FILLER, dest]), 1)[0]
         pushes.append(float(effect[MIND] - effect[BAY]))
     return pushes[0], pushes[1]
 

@@ -37,13 +37,12 @@ from math import comb, prod
 import numpy as np
 
 from tensoralg.architecture import Architecture
-from tensoralg.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model, random_tokens
+from tensoralg.catalog import Check, Claim, Context, Derivation, Mismatch, Step
 from tensoralg.definitions import substitute
 from tensoralg.evaluate import evaluate
 from tensoralg.expansion import POSITION, TOKEN, TermValues, iter_logit_terms, unexpanded_logits
 from tensoralg.expr import Apply, Expr, Identity, Product, Sum, Tensor, atom, sum_of
-from tensoralg.model import forward
-from tensoralg.model_symbols import symbol_values
+from tensoralg.proofs._shared import draw_model, draw_run
 from tensoralg.strategies import architectures
 from tensoralg.symbols import standard_symbol
 from tensoralg.term_counts import elementary_symmetric, logit_counts, total
@@ -156,20 +155,13 @@ def _twins(rng: np.random.Generator) -> Mismatch | None:
     return None
 
 
-def _draw(rng: np.random.Generator, heads: tuple[int, ...], positional: bool):
-    model = default_model(rng, heads=heads, positional=positional)
-    tokens = random_tokens(rng, model)
-    run = forward(model, tokens)
-    return model, tokens, run, symbol_values(model, tokens, run.patterns)
-
-
 MODELS = (((2, 1, 2), False), ((1, 2, 1), True), ((2, 2), True))
 
 
 def _product_sides(reverse: bool = False):
     def sides(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         heads, positional = MODELS[int(rng.integers(len(MODELS)))]
-        _, tokens, run, values = _draw(rng, heads, positional)
+        _, tokens, run, values = draw_run(rng, heads, positional)
         logits = evaluate(Apply(product(heads, reverse=reverse), t), values)
         if positional:
             logits = logits + evaluate(Apply(product(heads, W_pos, reverse=reverse), Id), values, {"n_ctx": tokens.size})
@@ -180,10 +172,10 @@ def _product_sides(reverse: bool = False):
 
 def _generated_sum(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
     heads, positional = MODELS[int(rng.integers(len(MODELS)))]
-    model, tokens, run, _ = _draw(rng, heads, positional)
+    model, tokens = draw_model(rng, heads, positional)
     numbers = TermValues(model, tokens)
     parts = np.stack([numbers.logits(term) for term in iter_logit_terms(Architecture.from_model(model))])
-    return run.logits, parts.sum(axis=0), float(np.abs(parts).max())
+    return numbers.run.logits, parts.sum(axis=0), float(np.abs(parts).max())
 
 
 def _count_formula(formula, text: str):

@@ -37,12 +37,12 @@ from math import prod
 import numpy as np
 
 from tensoralg.architecture import Architecture
-from tensoralg.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model, random_tokens
+from tensoralg.catalog import Check, Claim, Context, Derivation, Mismatch, Step
 from tensoralg.evaluate import evaluate
 from tensoralg.expansion import TermValues, iter_score_terms, unexpanded_scores
 from tensoralg.expr import Apply, Bilinear, Expr, Identity, Product, Sum, Tensor, atom, sum_of
-from tensoralg.model import causal_softmax, forward
-from tensoralg.model_symbols import symbol_values
+from tensoralg.model import causal_softmax
+from tensoralg.proofs._shared import draw_model, draw_run
 from tensoralg.symbols import standard_symbol
 from tensoralg.term_counts import score_counts, total
 
@@ -131,23 +131,16 @@ def _counts(rng: np.random.Generator) -> Mismatch | None:
     return None
 
 
-def _draw(rng: np.random.Generator):
-    model = default_model(rng, heads=ARCH.heads)
-    tokens = random_tokens(rng, model)
-    run = forward(model, tokens)
-    return model, run, symbol_values(model, tokens, run.patterns)
-
-
 def _formula_sides(**negative: bool):
     def sides(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        _, run, values = _draw(rng)
+        _, _, run, values = draw_run(rng, ARCH.heads)
         return run.scores[1][0], evaluate(Apply(closed_form(**negative), t), values)
 
     return sides
 
 
 def _pattern_sides(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    model, run, values = _draw(rng)
+    model, _, run, values = draw_run(rng, ARCH.heads)
     scores = evaluate(Apply(closed_form(), t), values)
     return run.patterns[1][0], causal_softmax(model.score_scale * scores)
 
@@ -157,8 +150,7 @@ MODELS = (((2, 2), 1, False), ((2, 1, 2), 2, False), ((1, 2), 1, True), ((1, 1, 
 
 def _generated_sum(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
     heads, layer, positional = MODELS[int(rng.integers(len(MODELS)))]
-    model = default_model(rng, heads=heads, positional=positional)
-    tokens = random_tokens(rng, model)
+    model, tokens = draw_model(rng, heads, positional)
     numbers = TermValues(model, tokens)
     h = int(rng.integers(heads[layer]))
     parts = np.stack([numbers.scores(term) for term in iter_score_terms(Architecture.from_model(model), layer, h)])

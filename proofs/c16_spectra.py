@@ -105,8 +105,6 @@ def _factored_eigenvalues(rng: np.random.Generator) -> tuple[np.ndarray, np.ndar
 
 
 def _eigen_sum_is_trace(M: np.ndarray) -> bool:
-    if M.shape[0] != M.shape[1]:
-        return True
     total = np.linalg.eigvals(M).sum()
     return bool(abs(total - np.trace(M)) <= 1e-9 * max(1.0, np.abs(M).sum()))
 

@@ -29,17 +29,11 @@ from hypothesis import strategies as st
 from tensoralg.catalog import Check, Claim, Context, Derivation, Step, default_model
 from tensoralg.circuits import head_weights
 from tensoralg.composition import composition_score, composition_scores
-from tensoralg.expr import atom
+from tensoralg.proofs._shared import sym
 from tensoralg.strategies import real_matrices
-from tensoralg.symbols import standard_symbol
 
-
-def _s(name: str, *indices: int):
-    return atom(standard_symbol(name, *indices))
-
-
-W_OV1, W_QK2, W_OV2 = _s("W_OV", 0, 0), _s("W_QK", 1, 0), _s("W_OV", 1, 0)
-W_Q2, W_K2, W_O1, W_V1 = _s("W_Q", 1, 0), _s("W_K", 1, 0), _s("W_O", 0, 0), _s("W_V", 0, 0)
+W_OV1, W_QK2, W_OV2 = sym("W_OV", 0, 0), sym("W_QK", 1, 0), sym("W_OV", 1, 0)
+W_Q2, W_K2, W_O1, W_V1 = sym("W_Q", 1, 0), sym("W_K", 1, 0), sym("W_O", 0, 0), sym("W_V", 0, 0)
 
 #: (mode, our product, TransformerLens's row-vector product)
 MODES = (

@@ -38,15 +38,24 @@ attend to [b].
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import flint
 import numpy as np
 
 from tensoralg.architecture import Architecture
 from tensoralg.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model
-from tensoralg.circuits import copying_scores, head_weights, k_composition_qk_circuits, ov_circuits
+from tensoralg.circuits import HeadWeights, copying_scores, head_weights, k_composition_qk_circuits, ov_circuits
 from tensoralg.expansion import TermValues, iter_score_terms
 from tensoralg.expr import Apply, Bilinear, Identity, Tensor, atom
-from tensoralg.induction import behavioural_scores, induction_evidence, previous_token_evidence, previous_token_scores
+from tensoralg.induction import (
+    InductionEvidence,
+    PreviousTokenEvidence,
+    behavioural_scores,
+    induction_evidence,
+    previous_token_evidence,
+    previous_token_scores,
+)
 from tensoralg.model import Model, forward
 from tensoralg.symbols import declared_symbol, standard_symbol
 from tensoralg.toy_models import induction_model, scrambled_induction_model
@@ -97,15 +106,19 @@ def repeated_sequence(rng: np.random.Generator, n_vocab: int, n_ctx: int) -> tup
     return tokens, first + 1, b
 
 
-def _induction_failure(model: Model, rng: np.random.Generator, sequences: int = 4) -> Mismatch | None:
+def _induction_failure(model: Model, rng: np.random.Generator, sequences: int = 4, *,
+                       attention_only: bool = False) -> Mismatch | None:
+    """The first of ``sequences`` drawn [x…][a][b][y…][a] on which L1H0's largest weight is not on [b],
+    or (unless ``attention_only``) its write does not raise b most or the model does not predict b."""
     for _ in range(sequences):
         tokens, where, b = repeated_sequence(rng, model.n_vocab, model.n_ctx)
         run = forward(model, tokens)
         pattern = run.patterns[1][0, -1]
-        write = run.head_outputs[1][0, -1] @ model.W_U.T
-        found = {"L1H0 attends to position": int(pattern.argmax()), "its write raises token": int(write.argmax()),
-                 "the model predicts": int(run.logits[-1].argmax())}
-        expected = {"L1H0 attends to position": where, "its write raises token": b, "the model predicts": b}
+        found, expected = {"L1H0 attends to position": int(pattern.argmax())}, {"L1H0 attends to position": where}
+        if not attention_only:
+            write = run.head_outputs[1][0, -1] @ model.W_U.T
+            found |= {"its write raises token": int(write.argmax()), "the model predicts": int(run.logits[-1].argmax())}
+            expected |= {"its write raises token": b, "the model predicts": b}
         if found != expected:
             wrong = [k for k in found if found[k] != expected[k]]
             return Mismatch(", ".join(f"{k} {found[k]}" for k in wrong), ", ".join(f"{k} {expected[k]}" for k in wrong),
@@ -179,15 +192,15 @@ def _exact_spectra(rng: np.random.Generator) -> Mismatch | None:
     return None
 
 
-def _library_scores(model: Model) -> tuple[float, float, np.ndarray]:
-    heads = head_weights(model)
+def _library_scores(heads: HeadWeights) -> tuple[float, float, np.ndarray]:
+    """L1H0's OV copying score, the same-matching score and the eigenvalues of its K-composition circuit."""
     copying = float(copying_scores(ov_circuits(heads))[1])
     circuit = k_composition_qk_circuits(heads, [(0, 1)])
     return copying, float(copying_scores(circuit)[0]), circuit.eigenvalues()[0]
 
 
-def _positive_spectra(model: Model) -> Mismatch | None:
-    copying, matching, eigenvalues = _library_scores(model)
+def _positive_spectra(scores: tuple[float, float, np.ndarray]) -> Mismatch | None:
+    copying, _, eigenvalues = scores
     nonzero = eigenvalues[np.abs(eigenvalues) > 1e-9 * max(1.0, float(np.abs(eigenvalues).max()))]
     positive = bool(nonzero.size and np.all(np.abs(nonzero.imag) <= 1e-9 * np.abs(nonzero)) and np.all(nonzero.real > 0))
     if copying > 0 and positive:
@@ -196,10 +209,11 @@ def _positive_spectra(model: Model) -> Mismatch | None:
                     "copying > 0 and every nonzero eigenvalue real and positive", field="float64")
 
 
-def _detectors(rng: np.random.Generator) -> Mismatch | None:
-    heads = head_weights(MODEL)
-    previous = previous_token_evidence(heads)
-    induction = induction_evidence(heads, previous=previous)
+def _random_model_spectra(rng: np.random.Generator) -> Mismatch | None:
+    return _positive_spectra(_library_scores(head_weights(default_model(rng, heads=(1, 1), positional=True))))
+
+
+def _detectors(previous: Sequence[PreviousTokenEvidence], induction: Sequence[InductionEvidence]) -> Mismatch | None:
     found = ([e.is_candidate for e in previous], [(e.head, e.previous_token_head, e.is_candidate) for e in induction])
     expected = ([True, False], [((1, 0), (0, 0), True)])
     return None if found == expected else Mismatch(str(found), str(expected), field="float64")
@@ -229,10 +243,12 @@ def _scrambled_previous_token(rng: np.random.Generator) -> Mismatch | None:
 
 
 def check(ctx: Context) -> list[Check]:
-    copying, matching, eigenvalues = _library_scores(MODEL)
     heads = head_weights(MODEL)
+    scores = _library_scores(heads)
+    copying, matching, eigenvalues = scores
     previous = previous_token_evidence(heads)
-    (induction,) = induction_evidence(heads, previous=previous)
+    induction = induction_evidence(heads, previous=previous)
+    (l1h0,) = induction
     behaviour = _behaviour(MODEL, ctx.rng("behavioural scores, report"))
     tokens, where, _ = repeated_sequence(ctx.rng("K-composition shares, report"), V, N_CTX)
     shares = _k_composition_shares(MODEL, tokens, where)
@@ -247,14 +263,14 @@ def check(ctx: Context) -> list[Check]:
         ctx.instances(f"over ℤ: W_Eᵀ W_QK^{{1,0}} W_E = 0, p(K-composition circuit) = (x − {BETA})^{V}, "
                       f"p(OV circuit) = (x − {ALPHA})^{V}", _exact_spectra, trials=1),
         ctx.instances("tensoralg.circuits: OV copying score > 0 and W_Eᵀ W_QK W_OV^{0,0} W_E has positive eigenvalues",
-                      lambda rng: _positive_spectra(MODEL), method="numeric", trials=1,
+                      lambda rng: _positive_spectra(scores), method="numeric", trials=1,
                       report=f"copying score {copying:.3f}, same-matching score {matching:.3f}, eigenvalues "
                       f"{np.round(np.real(eigenvalues), 3).tolist()}"),
-        ctx.instances("tensoralg.induction flags L0H0 as previous-token head and L1H0 as induction head", _detectors,
-                      method="numeric", trials=1,
+        ctx.instances("tensoralg.induction flags L0H0 as previous-token head and L1H0 as induction head",
+                      lambda rng: _detectors(previous, induction), method="numeric", trials=1,
                       report=f"previous-token scores {[round(e.score, 4) for e in previous]}; L1H0: K-composition "
-                      f"{induction.k_composition:.3f} (z = {induction.k_composition_z:.2f}), copying "
-                      f"{induction.ov_copying:.3f}, same matching {induction.same_matching:.3f}"),
+                      f"{l1h0.k_composition:.3f} (z = {l1h0.k_composition_z:.2f}), copying "
+                      f"{l1h0.ov_copying:.3f}, same matching {l1h0.same_matching:.3f}"),
         ctx.instances("behavioural scores (Olsson et al. 2022): L1H0 prefix matching and copying ≥ 0.9",
                       _behaviour_trial, method="numeric", trials=2,
                       report=f"prefix matching L0H0 {behaviour.prefix_matching[0]:.4f}, L1H0 "
@@ -271,10 +287,10 @@ def refute(ctx: Context) -> list[Check]:
         ctx.instances("L0H0's positional keys scrambled: L0H0 is still a previous-token head (score ≥ 0.5)",
                       _scrambled_previous_token, method="numeric"),
         ctx.instances("random 2-layer model: copying > 0 and W_Eᵀ W_QK^{1,0} W_OV^{0,0} W_E has positive eigenvalues",
-                      lambda rng: _positive_spectra(default_model(rng, heads=(1, 1), positional=True)),
-                      method="numeric", trials=6),
+                      _random_model_spectra, method="numeric", trials=6),
         ctx.instances("random 2-layer model: on [x…][a][b][y…][a] the layer-1 head attends to [b]",
-                      lambda rng: _induction_failure(default_model(rng, heads=(1, 1), positional=True, n_ctx=N_CTX), rng),
+                      lambda rng: _induction_failure(default_model(rng, heads=(1, 1), positional=True, n_ctx=N_CTX), rng,
+                                                     attention_only=True),
                       method="numeric"),
     ]
 

@@ -40,6 +40,7 @@ from tensoralg.definitions import substitute
 from tensoralg.expansion import TermValues, iter_logit_terms, unexpanded_logits
 from tensoralg.expr import Expr, Scaled, Sum, atom
 from tensoralg.model import Model, forward, with_weights
+from tensoralg.proofs._shared import draw_model
 
 ARCH = Architecture((2, 2))
 ORDER_NAMES = ("direct path only", "+ single heads", "+ virtual heads")
@@ -74,31 +75,31 @@ def derive() -> list[Derivation]:
 MODELS = (((2, 2), False), ((1, 2, 1), True), ((2, 2, 2), False))
 
 
-def _draw(rng: np.random.Generator, choice: int | None = None):
+def _draw(rng: np.random.Generator, choice: int | None = None) -> tuple[Model, np.ndarray]:
     heads, positional = MODELS[int(rng.integers(len(MODELS))) if choice is None else choice]
-    model = default_model(rng, heads=heads, positional=positional)
-    tokens = random_tokens(rng, model)
-    return model, tokens, forward(model, tokens)
+    return draw_model(rng, heads, positional)
 
 
-def order_logits(model: Model, tokens: np.ndarray, patterns) -> np.ndarray:
-    """(L + 1) × n × n_vocab: the logits of the terms of each order, all sources, patterns frozen."""
-    numbers = TermValues(model, tokens, tuple(patterns))
-    out = np.zeros((len(model.layers) + 1, tokens.size, model.n_vocab))
+def order_logits(numbers: TermValues) -> np.ndarray:
+    """(L + 1) × n × n_vocab: the logits of the terms of each order, all sources, with the
+    patterns of ``numbers`` (its forward pass's own, or those it was given) frozen."""
+    model = numbers.model
+    out = np.zeros((len(model.layers) + 1, numbers.tokens.size, model.n_vocab))
     for term in iter_logit_terms(Architecture.from_model(model)):
         out[term.order] += numbers.logits(term)
     return out
 
 
 def _frozen_is_exact(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    model, tokens, run = _draw(rng)
+    model, tokens = _draw(rng)
+    run = forward(model, tokens)
     return run.logits, forward(model, tokens, run.patterns).logits
 
 
 def _orders_sum(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
-    model, tokens, run = _draw(rng)
-    parts = order_logits(model, tokens, run.patterns)
-    return run.logits, parts.sum(axis=0), float(np.abs(parts).max())
+    numbers = TermValues(*_draw(rng))
+    parts = order_logits(numbers)
+    return numbers.run.logits, parts.sum(axis=0), float(np.abs(parts).max())
 
 
 def _scaled_forward(model: Model, tokens: np.ndarray, patterns, lam: float) -> np.ndarray:
@@ -108,13 +109,14 @@ def _scaled_forward(model: Model, tokens: np.ndarray, patterns, lam: float) -> n
 
 def _interpolated_orders(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
     """Σ_k λ^k T_k at λ = −1, 0, 1, …, L from forward passes, solved for the T_k (Vandermonde)."""
-    model, tokens, run = _draw(rng)
+    model, tokens = _draw(rng)
+    numbers = TermValues(model, tokens)
     L = len(model.layers)
     nodes = np.arange(-1.0, L)
-    values = np.stack([_scaled_forward(model, tokens, run.patterns, lam) for lam in nodes])
+    values = np.stack([_scaled_forward(model, tokens, numbers.run.patterns, lam) for lam in nodes])
     vandermonde = nodes[:, None] ** np.arange(L + 1)[None, :]
     recovered = np.linalg.solve(vandermonde, values.reshape(L + 1, -1)).reshape(values.shape)
-    parts = order_logits(model, tokens, run.patterns)
+    parts = order_logits(numbers)
     return parts, recovered, float(np.abs(values).max())
 
 
@@ -129,10 +131,10 @@ def order_losses(model: Model, sequences: list[np.ndarray]) -> tuple[np.ndarray,
     """Mean loss of the cumulative sums T₀, T₀+T₁, …, and of the model itself, over ``sequences``."""
     cumulative, full = np.zeros(len(model.layers) + 1), 0.0
     for tokens in sequences:
-        run = forward(model, tokens)
-        partial = np.cumsum(order_logits(model, tokens, run.patterns), axis=0)
+        numbers = TermValues(model, tokens)
+        partial = np.cumsum(order_logits(numbers), axis=0)
         cumulative += [cross_entropy(p, tokens) for p in partial]
-        full += cross_entropy(run.logits, tokens)
+        full += cross_entropy(numbers.run.logits, tokens)
     return cumulative / len(sequences), full / len(sequences)
 
 
@@ -158,8 +160,8 @@ def _loss_report(rng: np.random.Generator) -> str:
 
 
 def _direct_only(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    model, tokens, run = _draw(rng, choice=0)
-    return run.logits, order_logits(model, tokens, run.patterns)[0]
+    numbers = TermValues(*_draw(rng, choice=0))
+    return numbers.run.logits, order_logits(numbers)[0]
 
 
 def _keep_heads(model: Model, keep: tuple[tuple[int, int], ...]) -> Model:
@@ -172,7 +174,8 @@ def _keep_heads(model: Model, keep: tuple[tuple[int, int], ...]) -> Model:
 
 
 def _recomputed_softmax(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    model, tokens, run = _draw(rng, choice=0)
+    model, tokens = _draw(rng, choice=0)
+    run = forward(model, tokens)
     total = np.zeros_like(run.logits)
     for term in iter_logit_terms(Architecture.from_model(model)):
         # Its own softmax: the patterns the model computes with only the term's heads kept.
