@@ -2,7 +2,8 @@
 
 A random instance assigns every symbol a matrix of the sizes ``dims`` gives its
 spaces; :func:`evaluate_exact` then computes an expression's value exactly with
-python-flint (``fmpq_mat`` over ℚ, ``nmod_mat`` over GF(p), p = 2⁶¹ − 1):
+python-flint (``fmpq_mat`` over ℚ, ``nmod_mat`` over GF(p), p = 2⁶¹ − 1), running
+the tree walk of :mod:`tensoralg.evaluate` with a :class:`Field` as its arithmetic:
 
     Atom ↦ its value      Id ↦ the identity       A⊗B ↦ Kronecker product
     Xᵀ ↦ transpose        X⁻¹ ↦ inverse           (A⊗W)·X ↦ A X Wᵀ
@@ -31,15 +32,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import reduce
 from typing import Any, Iterable, Mapping
 
 import flint
 import numpy as np
 
 from .definitions import expand_definitions
-from .errors import ShapeError, SymbolError, TensoralgError
-from .expr import Apply, Atom, Bilinear, Expr, Identity, Inverse, Product, Scaled, Shape, Sum, Tensor, Transpose, Zero
+from .errors import ShapeError, TensoralgError
+from .evaluate import evaluate_with
+from .expr import Expr, Inverse, Shape, children, symbols_in
 from .symbols import Symbol
 
 #: The Mersenne prime 2⁶¹ − 1, the modulus of the prime field.
@@ -54,9 +55,14 @@ class SingularValueError(TensoralgError):
 
 @dataclass(frozen=True)
 class Field:
-    """An exact field: ℚ (modulus None) or GF(p).
+    """An exact field: ℚ (modulus None) or GF(p), and the backend of the shared tree walk
+    (:class:`tensoralg.evaluate.Backend`) on its flint matrices.
 
     ``entry_bound`` is the range −b…b of the integer entries a random ℚ instance draws.
+
+    >>> RATIONALS.scale(RATIONALS.kron(RATIONALS.identity(2), RATIONALS.matrix(1, 1, [3])), Fraction(1, 2))
+    [3/2,   0]
+    [  0, 3/2]
     """
 
     name: str
@@ -83,12 +89,39 @@ class Field:
             raise TensoralgError(f"the coefficient {c} has no value in {self.name}")
         return flint.nmod(c.numerator, self.modulus) / c.denominator
 
-    def identity(self, n: int) -> Matrix:
-        return self.matrix(n, n, (1 if i == j else 0 for i in range(n) for j in range(n)))
-
     def value(self, x: Any) -> str:
         """An entry as text: a reduced fraction over ℚ, the residue 0…p−1 over GF(p)."""
         return str(x) if self.modulus is None else str(int(x))
+
+    # The arithmetic of tensoralg.evaluate.Backend, so that the shared tree walk runs in this field.
+
+    def identity(self, n: int) -> Matrix:
+        return self.matrix(n, n, (1 if i == j else 0 for i in range(n) for j in range(n)))
+
+    def zeros(self, rows: int, cols: int) -> Matrix:
+        return self.matrix(rows, cols)
+
+    def scale(self, m: Matrix, c: Fraction) -> Matrix:
+        return m * self.scalar(c)
+
+    def matmul(self, a: Matrix, b: Matrix) -> Matrix:
+        return a * b
+
+    def add(self, a: Matrix, b: Matrix) -> Matrix:
+        return a + b
+
+    def kron(self, a: Matrix, b: Matrix) -> Matrix:
+        return kron(a, b, self)
+
+    def transpose(self, m: Matrix) -> Matrix:
+        return m.transpose()
+
+    def inverse(self, m: Matrix, name: str) -> Matrix:
+        """M⁻¹, or SingularValueError naming the expression when M is singular."""
+        try:
+            return m.inv()
+        except ZeroDivisionError as exc:
+            raise SingularValueError(f"{name} is singular on this instance") from exc
 
 
 RATIONALS = Field("Q", None)
@@ -123,18 +156,8 @@ def kron(a: Matrix, b: Matrix, field: Field) -> Matrix:
     return field.matrix(ra * rb, ca * cb, out)
 
 
-def inverse(value: Matrix, name: str) -> Matrix:
-    """M⁻¹, or SingularValueError naming the expression when M is singular."""
-    try:
-        return value.inv()
-    except ZeroDivisionError as exc:
-        raise SingularValueError(f"{name} is singular on this instance") from exc
-
-
 def invertible_symbols(expr: Expr) -> frozenset[Symbol]:
     """The symbols that occur under an inverse (their values must be invertible)."""
-    from .expr import children, symbols_in
-
     found: set[Symbol] = set()
     stack = [expr]
     while stack:
@@ -183,71 +206,10 @@ def random_instance(
 def evaluate_exact(expr: Expr, values: Mapping[Symbol, Matrix], dims: Mapping[str, int], field: Field) -> Matrix:
     """The exact value of ``expr`` (definitions unfolded) on the instance ``values``.
 
-    Tensor terms are dense Kronecker products; actions (A⊗W)·X = A X Wᵀ are applied
-    without forming them.
+    This is :func:`tensoralg.evaluate.evaluate_with` with ``field`` as the backend: tensor
+    terms are dense Kronecker products; actions (A⊗W)·X = A X Wᵀ are applied without forming them.
     """
-    from .printing import to_unicode
-
-    def size(space: str) -> int:
-        if space not in dims:
-            raise ShapeError(f"no size given for the space {space}")
-        return dims[space]
-
-    def dense_size(shape: Shape) -> tuple[int, int]:
-        rows = int(np.prod([size(r) for r, _ in shape]))
-        cols = int(np.prod([size(c) for _, c in shape]))
-        return rows, cols
-
-    def go(node: Expr) -> Matrix:
-        match node:
-            case Atom(symbol=symbol):
-                if symbol not in values:
-                    raise SymbolError(f"no value given for {to_unicode(node)}")
-                return values[symbol]
-            case Identity(space=space):
-                return field.identity(size(space))
-            case Zero():
-                return field.matrix(*dense_size(node.shape))
-            case Scaled(coefficient=c, expr=inner):
-                return go(inner) * field.scalar(c)
-            case Transpose(expr=inner):
-                # (A⊗B)ᵀ = Aᵀ⊗Bᵀ is also the transpose of the Kronecker product.
-                return go(inner).transpose()
-            case Inverse(expr=inner):
-                return inverse(go(inner), to_unicode(inner))
-            case Product(factors=fs):
-                return reduce(lambda a, b: a * b, (go(f) for f in fs))
-            case Tensor(factors=fs):
-                return reduce(lambda a, b: kron(a, b, field), (go(f) for f in fs))
-            case Sum(terms=ts):
-                return reduce(lambda a, b: a + b, (go(t) for t in ts))
-            case Apply(operator=op, state=st):
-                return act(op, go(st))
-            case Bilinear():
-                return go(node.normal_form.to_expr())
-        raise TypeError(f"not an expression node: {node!r}")
-
-    def act(op: Expr, x: Matrix) -> Matrix:
-        arity = len(op.shape)
-        match op:
-            case Tensor(factors=fs) if len(fs) == arity and all(len(f.shape) == 1 for f in fs):
-                mats = [go(f) for f in fs]
-                if arity == 2:
-                    return mats[0] * x * mats[1].transpose()
-                return mats[0] * x * mats[2] * x.transpose() * mats[1].transpose()
-            case Sum(terms=ts):
-                return reduce(lambda a, b: a + b, (act(t, x) for t in ts))
-            case Scaled(coefficient=c, expr=inner):
-                return act(inner, x) * field.scalar(c)
-            case Product(factors=fs) if arity == 2:
-                for f in reversed(fs):
-                    x = act(f, x)
-                return x
-        # Transposes, inverses, identities and products of three-factor terms act
-        # through their canonical trees: sums of scaled tensor products.
-        return act(op.normal_form.to_expr(), x)
-
-    return go(expand_definitions(expr))
+    return evaluate_with(expand_definitions(expr), values, dims, field)
 
 
 def factor_entry(row: int, col: int, shape: Shape, dims: Mapping[str, int]) -> tuple[int, ...]:

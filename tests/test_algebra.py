@@ -225,6 +225,29 @@ def test_exact_evaluation_over_the_rationals():
     assert all(out[i, j] == (Fraction(4, 3) if i == j else 0) for i in range(3) for j in range(3))
 
 
+def _zero(rows: str, cols: str) -> Zero:
+    return Zero(((rows, cols),))
+
+
+@pytest.mark.parametrize("exact", [False, True], ids=["float64", "fractions"])
+def test_zero_operator_acts_as_zero(exact):
+    # Transposed, the operators reach the walk's Zero case only through their normal forms.
+    X, S = sym("X", "q", "d"), sym("S", "q", "d")
+    dims = {"p": 2, "q": 3, "r": 4, "d": 5}
+    v = values_for(X, S, dims=dims, seed=1)
+    if exact:
+        v = {s: np.vectorize(lambda a: Fraction(round(4 * a), 3), otypes=[object])(m) for s, m in v.items()}
+    two = Transpose(Tensor((_zero("q", "p"), _zero("d", "d"))))
+    three = Transpose(Tensor((_zero("q", "p"), _zero("q", "r"), _zero("d", "d"))))
+    for op, shape in ((two, (2, 5)), (three, (2, 4))):
+        out = evaluate(Apply(op, X), v, dims)
+        assert out.shape == shape and out.dtype == (object if exact else np.float64)
+        assert not out.any()
+    # Twins: the same walk gives X back for (Id⊗Id)ᵀ and the nonzero Sᵀ X Xᵀ S for (S⊗S⊗Id)ᵀ.
+    assert (evaluate(Apply(Transpose(Tensor((Identity("q"), Identity("d")))), X), v) == v[X.symbol]).all()
+    assert evaluate(Apply(Transpose(Tensor((S, S, Identity("d")))), X), v).any()
+
+
 # --- bad input: one table, each error names the operands and their shapes -----------
 
 W_E, W_U, W_OV = (atom(standard_symbol(n, *i)) for n, i in (("W_E", ()), ("W_U", ()), ("W_OV", (1, 0))))
@@ -243,6 +266,8 @@ BAD = [
     ("bilinear-misfit", lambda: Bilinear(W_OV, Tensor((A10, W_E)), Tensor((A10, W_U))), ["shapes do not chain"]),
     ("empty-product", lambda: Product(()), ["at least one factor"]),
     ("bad-coefficient", lambda: Scaled("1/0", W_OV), ["not a rational coefficient"]),
+    ("act-without-size", lambda: act(Tensor((_zero("p", "p"), _zero("q", "q"))), np.zeros((2, 3)), {}), ["no size given for the space p", "0 ⊗ 0"]),
+    ("singular-value", lambda: evaluate(Inverse(sym("M", "p", "p")), {sym("M", "p", "p").symbol: np.zeros((2, 2))}), ["the value of M is singular", "M⁻¹ does not exist"]),
 ]
 
 

@@ -24,9 +24,10 @@ from tensoralg.exact import (
     kron,
     random_instance,
 )
-from tensoralg.expr import Apply, Atom, Identity, Inverse, Tensor, symbols_in
+from tensoralg.expr import Apply, Atom, Identity, Inverse, Scaled, Sum, Tensor, Transpose, Zero, symbols_in
 from tensoralg.strategies import SPACES, dimensions, expressions, seeds
 from tensoralg.symbols import declared_symbol, standard_symbol
+from tensoralg.verification import check_formula
 
 
 def _fractions(value, field):
@@ -81,6 +82,42 @@ def test_action_matches_kronecker_product():
     dense = _fractions(evaluate_exact(op, values, dims, RATIONALS), RATIONALS)
     x = _fractions(values[X], RATIONALS)
     assert (acted.reshape(-1) == dense.dot(x.reshape(-1))).all()
+
+
+@settings(max_examples=30)
+@given(expressions(("p", "q"), ("r", "p")), dimensions(SPACES, max_size=3), seeds())
+def test_rational_action_matches_dense_fractions(op, dims, seed):
+    # op − op has the normal form 0: transposed twice, it acts through the walk's Zero case.
+    X = declared_symbol("X", "q", "p")
+    for operator in (op, Transpose(Transpose(Sum((op, Scaled(Fraction(-1), op)))))):
+        state = Apply(operator, Atom(X))
+        values = random_instance(symbols_in(state), dims, seed, RATIONALS)
+        exact = _fractions(evaluate_exact(state, values, dims, RATIONALS), RATIONALS)
+        assert (exact == evaluate(state, _as_object(values), dims)).all()
+
+
+@pytest.mark.parametrize("field", [RATIONALS, PRIME_FIELD], ids=["Q", "GF(p)"])
+def test_zero_operator_acts_as_zero(field):
+    X = declared_symbol("X", "q", "d")
+    dims = {"p": 2, "q": 3, "r": 4, "d": 5}
+    values = random_instance([X], dims, 3, field)
+    zero = lambda rows, cols: Zero(((rows, cols),))  # noqa: E731
+    two = Transpose(Tensor((zero("q", "p"), zero("d", "d"))))
+    three = Transpose(Tensor((zero("q", "p"), zero("q", "r"), zero("d", "d"))))
+    for op, (rows, cols) in ((two, (2, 5)), (three, (2, 4))):
+        out = evaluate_exact(Apply(op, Atom(X)), values, dims, field)
+        assert (out.nrows(), out.ncols()) == (rows, cols)
+        assert out.entries() == field.zeros(rows, cols).entries()
+    # Twin: the identity operator gives X back, which is not zero.
+    ident = Transpose(Tensor((Identity("q"), Identity("d"))))
+    assert evaluate_exact(Apply(ident, Atom(X)), values, dims, field).entries() == values[X].entries()
+    assert values[X].entries() != field.zeros(3, 5).entries()
+
+
+def test_zero_operator_in_a_checked_identity():
+    refuted = check_formula("(0 ⊗ 0)ᵀ · X == X", declarations=["X: n_ctx x d_model"])
+    assert refuted.status == "REFUTED" and refuted.counterexample is not None
+    assert check_formula("(0 ⊗ 0)ᵀ · X == 0 X", declarations=["X: n_ctx x d_model"]).status == "PROVED"
 
 
 def test_definitions_are_unfolded():
