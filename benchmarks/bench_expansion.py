@@ -26,9 +26,9 @@ from typing import Callable
 
 from tensoralg.architecture import Architecture
 from tensoralg.cli import build_parser
-from tensoralg.cli.expand import factor_json, run
+from tensoralg.cli.expand import run
 from tensoralg.expansion import iter_logit_terms, unexpanded_logits
-from tensoralg.printing import to_json
+from tensoralg.printing import letter_json, to_json
 
 
 def streamed(argv: list[str]) -> Callable[[], None]:
@@ -46,7 +46,7 @@ def list_and_dumps(architecture: Architecture, max_order: int | None) -> Callabl
         terms = []
         for term in iter_logit_terms(architecture, max_order):
             (key, c), = term.expr.normal_form.terms.items()
-            positional, residual = ([factor_json(letter) for letter in word] for word in key)
+            positional, residual = ([letter_json(letter) for letter in word] for word in key)
             terms.append({"order": term.order, "family": term.family, "source": term.source,
                           "positional": positional, "residual": residual, "coefficient": str(c)})
         with open(os.devnull, "w") as sink:

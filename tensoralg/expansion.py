@@ -55,9 +55,8 @@ from .errors import ArchitectureError
 from .expr import Atom, Bilinear, Expr, Identity, Product, Sum, Tensor, Transpose
 from .model import ForwardPass, Model, forward
 from .symbols import D_MODEL, N_CTX, Symbol, declared_symbol, standard_symbol
-from .term_counts import order_pairs
+from .term_counts import MLP, POSITION, TOKEN, order_pairs, sources
 
-TOKEN, POSITION, MLP = "token", "position", "mlp"
 SOURCES = (TOKEN, POSITION, MLP)
 
 #: The family of a logit term by order: 0, 1, and 2 or more heads.
@@ -69,6 +68,31 @@ SCORE_FAMILIES = {
     (False, True): "K-composition",
     (True, True): "Q&K-composition",
 }
+
+
+def logit_family(order: int) -> str:
+    """The family of a logit term of ``order`` heads: direct (0), single-head (1) or virtual (≥ 2).
+
+    >>> [logit_family(k) for k in range(4)]
+    ['direct', 'single-head', 'virtual', 'virtual']
+    """
+    if order < 0:
+        raise ArchitectureError(f"a term's order is a number of heads, non-negative; got {order}")
+    return LOGIT_FAMILIES[min(order, 2)]
+
+
+def score_family(query_order: int, key_order: int) -> str:
+    """The family of a score term by which sides pass heads: direct, Q-, K- or Q&K-composition.
+
+    >>> score_family(0, 0), score_family(2, 0), score_family(0, 1), score_family(1, 3)
+    ('direct', 'Q-composition', 'K-composition', 'Q&K-composition')
+    """
+    if query_order < 0 or key_order < 0:
+        raise ArchitectureError(
+            f"a score term's side orders are numbers of heads, non-negative; got query {query_order}, key {key_order}"
+        )
+    return SCORE_FAMILIES[query_order > 0, key_order > 0]
+
 
 Head = tuple[int, int]
 
@@ -130,7 +154,7 @@ class Path:
 
     @property
     def family(self) -> str:
-        return LOGIT_FAMILIES[min(len(self.heads), 2)]
+        return logit_family(len(self.heads))
 
     def pattern_symbols(self) -> tuple[Symbol, ...]:
         """A^{l_k,h_k}, …, A^{l₁,h₁}: later layers first (matrix-multiplication order)."""
@@ -144,14 +168,6 @@ class Path:
     def positional_factor(self) -> Expr:
         """A^{l_k,h_k}⋯A^{l₁,h₁} (n_ctx × n_ctx), the identity for the direct path."""
         return _chain(self.pattern_symbols(), N_CTX)
-
-    def residual_map(self) -> Expr:
-        """W_OV^{l_k,h_k}⋯W_OV^{l₁,h₁} S (d_model × n_vocab for tokens, d_model × n_ctx otherwise)."""
-        return _chain(self.writer_symbols(), D_MODEL)
-
-    def map_expr(self) -> Expr:
-        """The two-factor map into the residual stream, positional_factor ⊗ residual_map."""
-        return Tensor((self.positional_factor(), self.residual_map()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +233,7 @@ class ScoreTerm:
 
     @property
     def family(self) -> str:
-        return SCORE_FAMILIES[bool(self.query.heads), bool(self.key.heads)]
+        return score_family(len(self.query.heads), len(self.key.heads))
 
     def residual_chain(self) -> Expr:
         """(query residual map)ᵀ W_QK^{l,h} (key residual map)."""
@@ -233,40 +249,27 @@ class ScoreTerm:
 # --- lazy generation -------------------------------------------------------------------
 
 
-def sources(architecture: Architecture, stop: int | None = None) -> tuple[tuple[str, int | None], ...]:
-    """The (source, source layer) pairs that reach layer ``stop`` (None: the unembedding)."""
-    stop = architecture.n_layers if stop is None else stop
-    found: list[tuple[str, int | None]] = [(TOKEN, None)]
-    if architecture.positional:
-        found.append((POSITION, None))
-    found.extend((MLP, m) for m in architecture.mlp_layers if m < stop)
-    return tuple(found)
-
-
 def paths_into(
     architecture: Architecture, stop: int | None, order: int, cls: type[Path] = Path
 ) -> Iterator[Path]:
     """Every path of exactly ``order`` heads into layer ``stop`` (None: the unembedding), lazily.
 
     Paths come in lexicographic order of their layers, then heads; each path's
-    sources follow one another (token, position, then MLPs before its first head).
+    sources follow one another in the order of :func:`sources` (token, position,
+    then the MLPs before its first head).
     """
     heads = architecture.heads
     stop = len(heads) if stop is None else stop
     choices = [tuple((l, h) for h in range(heads[l])) for l in range(stop)]
     used = [l for l in range(stop) if heads[l]]
-    positional = architecture.positional
-    mlps = [m for m in architecture.mlp_layers if m < stop]
+    reach = sources(architecture, stop)
     for layers in combinations(used, order):
+        first = layers[0] if layers else stop
+        # An MLP source is read only by the layers after it, so only by paths whose heads all come later.
+        starts = tuple((source, m) for source, m in reach if m is None or m < first)
         for chain in product(*(choices[l] for l in layers)):
-            yield cls(chain, TOKEN)
-            if positional:
-                yield cls(chain, POSITION)
-            first = layers[0] if layers else stop
-            for m in mlps:
-                if m >= first:
-                    break
-                yield cls(chain, MLP, m)
+            for source, m in starts:
+                yield cls(chain, source, m)
 
 
 def _max_order(max_order: int | None, layers: int) -> int:

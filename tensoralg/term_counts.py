@@ -29,8 +29,28 @@ from typing import Sequence
 
 from .architecture import Architecture
 
+#: Where a path starts: the token (W_E), the position (W_pos) or the output of an MLP.
+TOKEN, POSITION, MLP = "token", "position", "mlp"
+
 #: Counts per order: (order, {source: count}) with the sources "token", "position", "mlp".
 OrderCounts = tuple[tuple[int, dict[str, int]], ...]
+
+
+def sources(architecture: Architecture, stop: int | None = None) -> tuple[tuple[str, int | None], ...]:
+    """The (source, source layer) pairs that reach layer ``stop`` (None: the unembedding).
+
+    The token, the position with a positional embedding, then the MLP after layer m
+    for each m < stop, by increasing m: the order in which paths list their sources.
+
+    >>> sources(Architecture((1, 1, 1), positional=True, mlp=True), 2)
+    (('token', None), ('position', None), ('mlp', 0), ('mlp', 1))
+    """
+    stop = architecture.n_layers if stop is None else stop
+    found: list[tuple[str, int | None]] = [(TOKEN, None)]
+    if architecture.positional:
+        found.append((POSITION, None))
+    found.extend((MLP, m) for m in architecture.mlp_layers if m < stop)
+    return tuple(found)
 
 
 def elementary_symmetric(values: Sequence[int], max_k: int | None = None) -> tuple[int, ...]:
@@ -66,12 +86,8 @@ def path_counts(architecture: Architecture, stop: int | None = None, max_order: 
                 counts[k][source] = counts[k].get(source, 0) + n
 
     embedded = elementary_symmetric(heads[:stop], bound)
-    add("token", embedded)
-    if architecture.positional:
-        add("position", embedded)
-    for m in architecture.mlp_layers:
-        if m < stop:
-            add("mlp", elementary_symmetric(heads[m + 1 : stop], bound))
+    for source, m in sources(architecture, stop):
+        add(source, embedded if m is None else elementary_symmetric(heads[m + 1 : stop], bound))
     return tuple((k, c) for k, c in enumerate(counts) if c)
 
 

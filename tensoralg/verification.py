@@ -43,13 +43,13 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .definitions import expand_definitions
+from .evaluate import evaluate_with
 from .errors import ShapeError, TensoralgError
 from .exact import (
     PRIME_FIELD,
     RATIONALS,
     Field,
     SingularValueError,
-    evaluate_exact,
     first_difference,
     invertible_symbols,
     matrix_text,
@@ -219,8 +219,9 @@ class _Search:
     def differs(self, dims: Mapping[str, int], seed: int, field: Field) -> tuple | None:
         try:
             values = random_instance(self.symbols, dims, seed, field, self.invertible)
-            left = evaluate_exact(self.lhs, values, dims, field)
-            right = evaluate_exact(self.rhs, values, dims, field)
+            # The sides are unfolded already (verify_identity), so the walk runs on them directly.
+            left = evaluate_with(self.lhs, values, dims, field)
+            right = evaluate_with(self.rhs, values, dims, field)
         except SingularValueError:
             return None
         found = first_difference(left, right, self.lhs.shape, dims, field)

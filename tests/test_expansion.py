@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from itertools import combinations, islice
+from itertools import combinations, groupby, islice
 from math import comb, prod
 
 import numpy as np
@@ -24,7 +24,10 @@ from tensoralg.expansion import (
     TermValues,
     iter_logit_terms,
     iter_score_terms,
+    logit_family,
+    paths_into,
     residual_operator,
+    score_family,
     sources,
     unexpanded_logits,
     unexpanded_scores,
@@ -123,6 +126,37 @@ def test_twelve_by_twelve_counts_are_instant_and_generation_is_lazy():
     assert [(t.order, t.source) for t in first] == [(0, TOKEN), (0, POSITION), (1, TOKEN), (1, POSITION), (1, TOKEN)]
     assert next(iter_score_terms(arch, 11, 11)).family == "direct"
     assert time.perf_counter() - start < 1.0
+
+
+@given(arch=architectures(max_heads=3, mlp=None), data=st.data())
+def test_each_chain_lists_the_sources_before_its_first_head_in_source_order(arch, data):
+    stop = data.draw(st.none() | st.integers(0, arch.n_layers), label="stop")
+    end = arch.n_layers if stop is None else stop
+    reach = sources(arch, stop)
+    assert reach[0] == (TOKEN, None) and ((POSITION, None) in reach) == arch.positional
+    assert [m for src, m in reach if src == MLP] == [m for m in arch.mlp_layers if m < end]
+    for k in range(end + 1):
+        groups = [(heads, [source_of(p) for p in group]) for heads, group in groupby(paths_into(arch, stop, k), lambda p: p.heads)]
+        assert len({heads for heads, _ in groups}) == len(groups)  # a chain's sources are consecutive
+        for heads, found in groups:
+            first = heads[0][0] if heads else end
+            assert found == [src for src in reach if src[1] is None or src[1] < first]
+    # The counts list their sources in the same order (the JSON of --count keeps it).
+    kinds = list(dict.fromkeys(src for src, _ in reach))
+    for _, by_source in path_counts(arch, stop):
+        assert list(by_source) == [kind for kind in kinds if kind in by_source]
+
+
+def test_families_by_order():
+    """C11/C12: order 0 direct, 1 single-head, ≥ 2 virtual; C14: which side passes a head."""
+    assert [logit_family(k) for k in range(5)] == ["direct", "single-head", "virtual", "virtual", "virtual"]
+    assert logit_family(1) != logit_family(2)
+    assert {(a, b): score_family(a, b) for a in range(3) for b in range(3)} == {
+        (a, b): ("Q&K-composition" if a and b else "Q-composition" if a else "K-composition" if b else "direct")
+        for a in range(3)
+        for b in range(3)
+    }
+    assert score_family(1, 0) != score_family(0, 1)
 
 
 # --- the expansion is the algebra's product, multiplied out -----------------------------
@@ -315,6 +349,8 @@ BAD = [
     ("score-head-missing", lambda: next(iter_score_terms(Architecture((2, 2)), 1, 2)), "there is no head 1.2"),
     ("score-layer-missing", lambda: next(iter_score_terms(Architecture((2, 2)), 2, 0)), "there is no layer 2"),
     ("negative-max-order", lambda: next(iter_logit_terms(Architecture((2,)), -1)), "must be non-negative"),
+    ("negative-logit-order", lambda: logit_family(-1), "non-negative; got -1"),
+    ("negative-score-order", lambda: score_family(0, -2), "non-negative; got query 0, key -2"),
     ("position-without-embedding", lambda: unexpanded_logits(Architecture((1,)), POSITION), "position is not a source"),
     ("mlp-not-there", lambda: residual_operator(Architecture((1, 1), mlp=(False, True)), 1, MLP, 1), "mlp 1 is not a source of layer 1"),
     ("layer-norm", lambda: TermValues(with_weights(model_for(Architecture((1,)), 0), layer_norm=True), np.array([0])), "without LayerNorm"),

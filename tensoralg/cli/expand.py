@@ -23,14 +23,14 @@ from typing import Any, Callable, Iterator, TextIO
 from ..architecture import Architecture
 from ..errors import ArchitectureError
 from ..expansion import (
-    LOGIT_FAMILIES,
     MLP,
-    SCORE_FAMILIES,
     TOKEN,
     PathTerm,
     ScoreTerm,
     iter_logit_terms,
     iter_score_terms,
+    logit_family,
+    score_family,
     source_symbol,
 )
 from ..expr import Atom, Identity, Transpose
@@ -109,7 +109,7 @@ class Renderer:
 
     def _make_logit_frame(self, key: tuple[int, str, int | None]) -> tuple[str, str, str]:
         order, source, layer = key
-        family, label = LOGIT_FAMILIES[min(order, 2)], _label(source, layer)
+        family, label = logit_family(order), _label(source, layer)
         J, chain_end = self._join, self._join + self._source[source, layer, False]
         if self.fmt == "json":
             extra = f', "source_layer": {layer}' if source == MLP else ""
@@ -130,7 +130,7 @@ class Renderer:
 
     def _make_score_frame(self, key: tuple[int, int, str, int | None, str, int | None]) -> tuple[str, str]:
         a, b, q_source, q_layer, k_source, k_layer = key
-        family = SCORE_FAMILIES[a > 0, b > 0]
+        family = score_family(a, b)
         sides = f"{_label(q_source, q_layer)}/{_label(k_source, k_layer)}"
         if self.fmt == "json":
             extra = "".join(
@@ -201,11 +201,11 @@ def _stream(out: TextIO, lines: Iterator[str], separator: str, limit: int | None
 def _count_rows(architecture: Architecture, qk: tuple[int, int] | None, max_order: int | None) -> list[dict[str, Any]]:
     if qk is None:
         return [
-            {"order": k, "family": LOGIT_FAMILIES[min(k, 2)], "count": sum(c.values()), "by_source": c}
+            {"order": k, "family": logit_family(k), "count": sum(c.values()), "by_source": c}
             for k, c in logit_counts(architecture, max_order)
         ]
     return [
-        {"query_order": a, "key_order": b, "family": SCORE_FAMILIES[a > 0, b > 0], "count": n}
+        {"query_order": a, "key_order": b, "family": score_family(a, b), "count": n}
         for a, b, n in score_counts(architecture, qk[0], max_order)
     ]
 
