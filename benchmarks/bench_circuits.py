@@ -29,9 +29,9 @@ import tracemalloc
 
 import numpy as np
 
-from tensoralg.circuits import HeadWeights, ov_circuits
-from tensoralg.composition import composition_scores
-from tensoralg.factored import FactoredMatrix
+from tensoralg.models.circuits import HeadWeights, ov_circuits
+from tensoralg.models.composition import composition_scores
+from tensoralg.models.factored import FactoredMatrix
 
 LAYERS, HEADS, D_MODEL, D_HEAD, N_VOCAB, N_CTX = 12, 12, 768, 64, 50257, 1024
 

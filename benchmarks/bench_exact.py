@@ -15,11 +15,11 @@ import numpy as np
 import sympy
 from sympy.physics.quantum import TensorProduct
 
-from tensoralg.exact import PRIME_FIELD, RATIONALS, evaluate_exact, random_instance
-from tensoralg.definitions import expand_definitions
-from tensoralg.expr import spaces_in, symbols_in
-from tensoralg.normal_form import iter_terms
-from tensoralg.parsing import Context, parse
+from tensoralg.algebra.exact import PRIME_FIELD, RATIONALS, evaluate_exact, random_instance
+from tensoralg.algebra.definitions import expand_definitions
+from tensoralg.algebra.expr import spaces_in, symbols_in
+from tensoralg.algebra.expr import iter_terms
+from tensoralg.formula.parsing import Context, parse
 
 
 def best_of(fn, repeat: int = 3) -> float:

@@ -24,11 +24,11 @@ import time
 import tracemalloc
 from typing import Callable
 
-from tensoralg.architecture import Architecture
+from tensoralg.algebra.architecture import Architecture
 from tensoralg.cli import build_parser
 from tensoralg.cli.expand import run
-from tensoralg.expansion import iter_logit_terms, unexpanded_logits
-from tensoralg.printing import letter_json, to_json
+from tensoralg.paths.expansion import iter_logit_terms, unexpanded_logits
+from tensoralg.algebra.printing import letter_json, to_json
 
 
 def streamed(argv: list[str]) -> Callable[[], None]:

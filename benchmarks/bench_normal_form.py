@@ -18,8 +18,8 @@ import argparse
 import time
 import warnings
 
-from tensoralg.expr import Identity, Product, Sum, Tensor, atom
-from tensoralg.symbols import Symbol
+from tensoralg.algebra.expr import Identity, Product, Sum, Tensor, atom
+from tensoralg.algebra.symbols import Symbol
 
 
 def tensoralg_product(heads: int) -> int:

@@ -9,9 +9,9 @@ by the tests as soon as it exists. Modules whose name starts with ``_`` are skip
 
 Writing a proof module
 ----------------------
-A module states its claim and gives three functions (see :mod:`tensoralg.catalog`)::
+A module states its claim and gives three functions (see :mod:`tensoralg.verify.catalog`)::
 
-    from tensoralg.catalog import Claim, Context, Derivation, Mismatch, Step
+    from tensoralg.verify.catalog import Claim, Context, Derivation, Mismatch, Step
 
     def derive() -> list[Derivation]:
         # e₀ = e₁ = … : the engine proves each link e_{k-1} = e_k symbolically
@@ -38,10 +38,10 @@ Rules the catalog enforces: ``CLAIM.id`` matches the module name (c17b → C17b)
 claim passes only if every link is PROVED, every check ok, and every negative
 control REFUTED with a counterexample. Randomness comes only from ``ctx.rng(name)``
 and ``ctx.seed_for(name)`` (derived from ``--seed``), models from
-:func:`tensoralg.catalog.default_model`, so runs are reproducible and small.
+:func:`tensoralg.verify.catalog.default_model`, so runs are reproducible and small.
 Describe each check in Unicode; the Markdown and LaTeX reports print it as typed.
 
->>> from tensoralg.catalog import discover
+>>> from tensoralg.verify.catalog import discover
 >>> [c.id for c in discover()][:3]
 ['C1', 'C2', 'C3']
 """

@@ -16,13 +16,13 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from tensoralg.catalog import Mismatch, default_model, random_tokens
-from tensoralg.definitions import expand_definitions
-from tensoralg.exact import PRIME_FIELD, RATIONALS, evaluate_exact, random_instance
-from tensoralg.expr import Atom, Expr, atom, symbols_in
-from tensoralg.model import ForwardPass, Model, forward
-from tensoralg.model_symbols import symbol_values
-from tensoralg.symbols import Symbol, standard_symbol
+from tensoralg.verify.catalog import Mismatch, default_model, random_tokens
+from tensoralg.algebra.definitions import expand_definitions
+from tensoralg.algebra.exact import PRIME_FIELD, RATIONALS, evaluate_exact, random_instance
+from tensoralg.algebra.expr import Atom, Expr, atom, symbols_in
+from tensoralg.models.model import ForwardPass, Model, forward
+from tensoralg.models.model_symbols import symbol_values
+from tensoralg.algebra.symbols import Symbol, standard_symbol
 
 
 def sym(name: str, *indices: int) -> Atom:
@@ -52,7 +52,7 @@ def rank_bounded(
     """A trial: rank ``expr`` ≤ min_{s ∈ spaces} dims[s] − slack over ℚ and GF(2⁶¹ − 1).
 
     Each trial draws the sizes with ``draw_dims(rng)``, then random integer weights
-    (tensoralg.exact.random_instance, definitions unfolded) from a drawn seed, and computes
+    (tensoralg.algebra.exact.random_instance, definitions unfolded) from a drawn seed, and computes
     the rank exactly in both fields; a Mismatch names the rank, the bound, sizes and seed.
 
     >>> dims = lambda rng: {"d_head": 2, "d_model": 4}
@@ -74,7 +74,7 @@ def rank_bounded(
             rank = evaluate_exact(expr, values, dims, field).rank()
             if rank > bound:
                 return Mismatch(f"rank {rank}", f"bound {bound}", dims=dims, field=field.name,
-                                note=f"weights: tensoralg.exact.random_instance([{names}], dims, seed={seed}, "
+                                note=f"weights: tensoralg.algebra.exact.random_instance([{names}], dims, seed={seed}, "
                                 f"field={field.name!r})")
         return None
 

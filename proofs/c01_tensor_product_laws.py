@@ -20,11 +20,11 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from tensoralg.catalog import Check, Claim, Context, Derivation, Step
-from tensoralg.evaluate import evaluate
-from tensoralg.expr import Apply, Identity, Tensor, atom, canonical, symbols_in
-from tensoralg.strategies import dimensions, expressions, random_values, seeds
-from tensoralg.symbols import declared_symbol
+from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Step
+from tensoralg.algebra.evaluate import evaluate
+from tensoralg.algebra.expr import Apply, Identity, Tensor, atom, canonical, symbols_in
+from tensoralg.verify.strategies import dimensions, expressions, random_values, seeds
+from tensoralg.algebra.symbols import declared_symbol
 
 A, C = (atom(declared_symbol(n, "p", "p")) for n in ("A", "C"))
 B, D = (atom(declared_symbol(n, "q", "q")) for n in ("B", "D"))

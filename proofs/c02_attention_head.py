@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from tensoralg.catalog import Check, Claim, Context, Derivation, Step, default_model, random_tokens
-from tensoralg.expr import Apply, Identity, Tensor, atom
-from tensoralg.model import causal_softmax, forward, with_weights
-from tensoralg.symbols import declared_symbol, standard_symbol
+from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Step, default_model, random_tokens
+from tensoralg.algebra.expr import Apply, Identity, Tensor, atom
+from tensoralg.models.model import causal_softmax, forward, with_weights
+from tensoralg.algebra.symbols import declared_symbol, standard_symbol
 
 A = atom(standard_symbol("A", 0, 0))
 W_V, W_O, W_OV = (atom(standard_symbol(n, 0, 0)) for n in ("W_V", "W_O", "W_OV"))

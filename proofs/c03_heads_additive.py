@@ -17,11 +17,11 @@ from fractions import Fraction
 
 import numpy as np
 
-from tensoralg.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model, random_tokens
-from tensoralg.expr import Apply, Identity, Sum, Tensor, atom
-from tensoralg.model import AttentionLayer, forward, with_weights
+from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model, random_tokens
+from tensoralg.algebra.expr import Apply, Identity, Sum, Tensor, atom
+from tensoralg.models.model import AttentionLayer, forward, with_weights
 from tensoralg.proofs._shared import sym
-from tensoralg.symbols import declared_symbol
+from tensoralg.algebra.symbols import declared_symbol
 
 HEADS = range(3)
 X = atom(declared_symbol("X", "n_ctx", "d_model"))

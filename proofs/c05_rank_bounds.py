@@ -24,11 +24,11 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from tensoralg.catalog import Check, Claim, Context, Derivation, Step
-from tensoralg.expr import Expr, atom
+from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Step
+from tensoralg.algebra.expr import Expr, atom
 from tensoralg.proofs._shared import rank_bounded, sym
-from tensoralg.strategies import seeds
-from tensoralg.symbols import declared_symbol
+from tensoralg.verify.strategies import seeds
+from tensoralg.algebra.symbols import declared_symbol
 
 W_E, W_U = sym("W_E"), sym("W_U")
 W_O, W_V, W_Q, W_K, W_OV, W_QK = (sym(n, 0, 0) for n in ("W_O", "W_V", "W_Q", "W_K", "W_OV", "W_QK"))

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from tensoralg.catalog import Check, Claim, Context, Derivation, Step, default_model, random_tokens
-from tensoralg.expr import Apply, Inverse, Tensor, atom
-from tensoralg.model import AttentionLayer, MLPLayer, Model, forward, with_weights
+from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Step, default_model, random_tokens
+from tensoralg.algebra.expr import Apply, Inverse, Tensor, atom
+from tensoralg.models.model import AttentionLayer, MLPLayer, Model, forward, with_weights
 from tensoralg.proofs._shared import invertible, sym
-from tensoralg.symbols import declared_symbol
+from tensoralg.algebra.symbols import declared_symbol
 
 R = atom(declared_symbol("R", "d_model", "d_model"))
 R_inv = Inverse(R)

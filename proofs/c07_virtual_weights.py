@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from tensoralg.catalog import Check, Claim, Context, Derivation, Step, default_model, random_tokens
-from tensoralg.expr import Apply, Identity, Sum, Tensor, atom
-from tensoralg.model import ACTIVATIONS, forward
-from tensoralg.symbols import declared_symbol, standard_symbol
+from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Step, default_model, random_tokens
+from tensoralg.algebra.expr import Apply, Identity, Sum, Tensor, atom
+from tensoralg.models.model import ACTIVATIONS, forward
+from tensoralg.algebra.symbols import declared_symbol, standard_symbol
 
 Id = Identity("n_ctx")
 X0 = atom(declared_symbol("X", "n_ctx", "d_model", 0))

@@ -12,7 +12,7 @@ i: the twin term Id⊗W_U W_pos adds column i of W_U W_pos). B factors through t
 residual stream, so rank B ≤ d_model.
 
 Checked: the derivation in the algebra; the path expansion of an architecture with
-no layers (tensoralg.expansion) is this one term; random zero-layer models give
+no layers (tensoralg.paths.expansion) is this one term; random zero-layer models give
 exactly the bigram-table logits, unchanged when the other positions' tokens are
 resampled; the rank bound exactly over ℚ and GF(2⁶¹ − 1) with n_vocab > d_model.
 NEGATIVE: "logits at position i depend on a token j ≠ i" and rank(W_U W_E) ≤ d_model − 1
@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from tensoralg.architecture import Architecture
-from tensoralg.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model, random_tokens
-from tensoralg.expansion import POSITION, TOKEN, iter_logit_terms, unexpanded_logits
-from tensoralg.expr import Apply, Identity, Tensor, atom, sum_of
-from tensoralg.model import forward
+from tensoralg.algebra.architecture import Architecture
+from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model, random_tokens
+from tensoralg.paths.expansion import POSITION, TOKEN, iter_logit_terms, unexpanded_logits
+from tensoralg.algebra.expr import Apply, Identity, Tensor, atom, sum_of
+from tensoralg.models.model import forward
 from tensoralg.proofs._shared import rank_bounded
-from tensoralg.symbols import standard_symbol
+from tensoralg.algebra.symbols import standard_symbol
 
 W_E, W_U, W_pos, t = (atom(standard_symbol(n)) for n in ("W_E", "W_U", "W_pos", "t"))
 Id = Identity("n_ctx")

@@ -12,10 +12,10 @@ so the logits are T·t with
 The QK circuit W_Eᵀ W_QK^h W_E and the OV circuit W_U W_OV^h W_E are n_vocab × n_vocab
 matrices read straight off the weights: a one-layer model is these tables and nothing else.
 
-Checked: the derivation in the algebra; the unexpanded product of tensoralg.expansion and
+Checked: the derivation in the algebra; the unexpanded product of tensoralg.paths.expansion and
 its generated terms, term by term; random 3-head models, whose softmax patterns are the
 QK tables indexed by the tokens and whose logits are the bigram table plus the OV tables
-(from tensoralg.circuits) mixed by those patterns, also when the formula T·t itself is
+(from tensoralg.models.circuits) mixed by those patterns, also when the formula T·t itself is
 evaluated numerically. NEGATIVE: the OV term with the pattern transposed (Aᵀ⊗…), in the
 algebra and on real softmax patterns, and the scores with queries and keys swapped
 (W_QKᵀ) are refuted.
@@ -28,15 +28,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from tensoralg.architecture import Architecture
-from tensoralg.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model, random_tokens
-from tensoralg.circuits import head_weights, ov_circuits, qk_circuits
-from tensoralg.evaluate import evaluate
-from tensoralg.expansion import iter_logit_terms, unexpanded_logits, unexpanded_scores
-from tensoralg.expr import Apply, Expr, Identity, Product, Sum, Tensor, atom
-from tensoralg.model import causal_softmax, forward
-from tensoralg.model_symbols import symbol_values
-from tensoralg.symbols import standard_symbol
+from tensoralg.algebra.architecture import Architecture
+from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model, random_tokens
+from tensoralg.models.circuits import head_weights, ov_circuits, qk_circuits
+from tensoralg.algebra.evaluate import evaluate
+from tensoralg.paths.expansion import iter_logit_terms, unexpanded_logits, unexpanded_scores
+from tensoralg.algebra.expr import Apply, Expr, Identity, Product, Sum, Tensor, atom
+from tensoralg.models.model import causal_softmax, forward
+from tensoralg.models.model_symbols import symbol_values
+from tensoralg.algebra.symbols import standard_symbol
 
 HEADS = 3
 ARCH = Architecture((HEADS,))
@@ -128,10 +128,10 @@ def check(ctx: Context) -> list[Check]:
     return [
         ctx.identity("(Id⊗W_U)(Id + Σ_h A^h⊗W_OV^h)(Id⊗W_E) = Id⊗W_U W_E + Σ_h A^h⊗W_U W_OV^h W_E",
                      PRODUCT, closed_form()),
-        ctx.identity("tensoralg.expansion's unexpanded product is that product", unexpanded_logits(ARCH), PRODUCT),
+        ctx.identity("tensoralg.paths.expansion's unexpanded product is that product", unexpanded_logits(ARCH), PRODUCT),
         ctx.fact("its generated terms are the closed form's, term by term", _terms_match),
         ctx.numeric("each head's softmax pattern is softmax*(s·(W_Eᵀ W_QK^h W_E)[t_i, t_j])", _patterns_from_qk_tables),
-        ctx.numeric("logits = (W_U W_E)[:, t_i] + Σ_h Σ_j A^h[i,j] (W_U W_OV^h W_E)[:, t_j] (circuits of tensoralg.circuits)",
+        ctx.numeric("logits = (W_U W_E)[:, t_i] + Σ_h Σ_j A^h[i,j] (W_U W_OV^h W_E)[:, t_j] (circuits of tensoralg.models.circuits)",
                     _logits_from_tables),
         ctx.numeric("T·t evaluated numerically with those patterns = the model's logits", _formula_sides(lambda a: a)),
     ]

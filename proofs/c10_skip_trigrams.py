@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from tensoralg.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model, random_tokens
-from tensoralg.expr import Apply, Tensor, atom
-from tensoralg.model import ACTIVATIONS, forward
-from tensoralg.symbols import declared_symbol, standard_symbol
+from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model, random_tokens
+from tensoralg.algebra.expr import Apply, Tensor, atom
+from tensoralg.models.model import ACTIVATIONS, forward
+from tensoralg.algebra.symbols import declared_symbol, standard_symbol
 
 W_E, W_U, t = (atom(standard_symbol(n)) for n in ("W_E", "W_U", "t"))
 A, W_OV = atom(standard_symbol("A", 0, 0)), atom(standard_symbol("W_OV", 0, 0))

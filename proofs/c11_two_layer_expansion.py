@@ -12,7 +12,7 @@ The later layer comes first in both products, the pattern A^{h2}A^{h1} and the O
 W_OV^{h2}W_OV^{h1}: the second head reads what the first wrote.
 
 Checked, for |H1| = 2, |H2| = 3 (layers 0 and 1, heads 0-based as A^{l,h}): the closed form
-above, written out term by term, equals the unexpanded product (PROVED); tensoralg.expansion's
+above, written out term by term, equals the unexpanded product (PROVED); tensoralg.paths.expansion's
 unexpanded product and generated terms are these, term by term and family by family; the
 counts are 1 + |H1| + |H2| + |H1||H2| = e₀ + e₁ + e₂ for drawn head counts; on random models
 the closed form T·t, evaluated with the model's own softmax patterns, is the model's logits,
@@ -28,15 +28,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from tensoralg.architecture import Architecture
-from tensoralg.catalog import Check, Claim, Context, Derivation, Mismatch, Step
-from tensoralg.evaluate import evaluate
-from tensoralg.expansion import TermValues, iter_logit_terms, unexpanded_logits
-from tensoralg.expr import Apply, Expr, Identity, Product, Sum, Tensor, atom
-from tensoralg.model_symbols import symbol_values
+from tensoralg.algebra.architecture import Architecture
+from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Mismatch, Step
+from tensoralg.algebra.evaluate import evaluate
+from tensoralg.paths.expansion import TermValues, iter_logit_terms, unexpanded_logits
+from tensoralg.algebra.expr import Apply, Expr, Identity, Product, Sum, Tensor, atom
+from tensoralg.models.model_symbols import symbol_values
 from tensoralg.proofs._shared import draw_model, draw_run
-from tensoralg.symbols import standard_symbol
-from tensoralg.term_counts import elementary_symmetric, logit_counts, total
+from tensoralg.algebra.symbols import standard_symbol
+from tensoralg.paths.term_counts import elementary_symmetric, logit_counts, total
 
 H1, H2 = 2, 3
 ARCH = Architecture((H1, H2))
@@ -145,7 +145,7 @@ def check(ctx: Context) -> list[Check]:
     return [
         ctx.identity("(Id⊗W_U)(Id + Σ_{H2})(Id + Σ_{H1})(Id⊗W_E) = direct + Σ_{H1, H2} single + Σ_{H1×H2} virtual",
                      PRODUCT, closed_form(), report=f"|H1| = {H1}, |H2| = {H2}: {len(closed_terms())} terms"),
-        ctx.identity("tensoralg.expansion's unexpanded product is that product", unexpanded_logits(ARCH), PRODUCT),
+        ctx.identity("tensoralg.paths.expansion's unexpanded product is that product", unexpanded_logits(ARCH), PRODUCT),
         ctx.fact("its generated terms are the closed form's, term by term, with families direct/single-head/virtual", _terms_match),
         ctx.instances("1 + |H1| + |H2| + |H1||H2| terms, e_k(|H1|, |H2|) of order k (|H_l| drawn in 0…5)", _counts,
                       trials=6),

@@ -17,7 +17,7 @@ starts at t W_Eᵀ + W_posᵀ = (Id⊗W_E)·t + (Id⊗W_pos)·Id, so every term 
 in place of W_E, acting on Id.
 
 Checked: the derivation for heads (2, 1, 2) layer by layer; for several architectures, the
-unexpanded product equals the sum of tensoralg.expansion's terms (PROVED), and for drawn
+unexpanded product equals the sum of tensoralg.paths.expansion's terms (PROVED), and for drawn
 ones its normal form has exactly Π_l(1+|H_l|) distinct terms, each with coefficient 1, which
 are the generated ones; counts by order and source against brute-force e_k (hypothesis);
 positional twins; on random models (also 3-layer and positional ones) the product evaluated
@@ -36,16 +36,16 @@ from math import comb, prod
 
 import numpy as np
 
-from tensoralg.architecture import Architecture
-from tensoralg.catalog import Check, Claim, Context, Derivation, Mismatch, Step
-from tensoralg.definitions import substitute
-from tensoralg.evaluate import evaluate
-from tensoralg.expansion import POSITION, TOKEN, TermValues, iter_logit_terms, unexpanded_logits
-from tensoralg.expr import Apply, Expr, Identity, Product, Sum, Tensor, atom, sum_of
+from tensoralg.algebra.architecture import Architecture
+from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Mismatch, Step
+from tensoralg.algebra.definitions import substitute
+from tensoralg.algebra.evaluate import evaluate
+from tensoralg.paths.expansion import POSITION, TOKEN, TermValues, iter_logit_terms, unexpanded_logits
+from tensoralg.algebra.expr import Apply, Expr, Identity, Product, Sum, Tensor, atom, sum_of
 from tensoralg.proofs._shared import draw_model, draw_run
-from tensoralg.strategies import architectures
-from tensoralg.symbols import standard_symbol
-from tensoralg.term_counts import elementary_symmetric, logit_counts, total
+from tensoralg.verify.strategies import architectures
+from tensoralg.algebra.symbols import standard_symbol
+from tensoralg.paths.term_counts import elementary_symmetric, logit_counts, total
 
 W_E, W_U, W_pos, t = (atom(standard_symbol(n)) for n in ("W_E", "W_U", "W_pos", "t"))
 Id, Id_d = Identity("n_ctx"), Identity("d_model")
@@ -211,7 +211,7 @@ def check(ctx: Context) -> list[Check]:
         for arch in PROVED
     ]
     checks += [
-        ctx.identity("tensoralg.expansion's unexpanded product is the one above (heads 2,1,2)",
+        ctx.identity("tensoralg.paths.expansion's unexpanded product is the one above (heads 2,1,2)",
                      unexpanded_logits(DERIVED), product(DERIVED.heads)),
         ctx.identity("positional twins (heads 1,2,1): (Id⊗W_U) Π_l(…)(Id⊗W_pos) = Σ of the positional paths",
                      product(TWINS.heads, W_pos), _generated(TWINS, POSITION)),

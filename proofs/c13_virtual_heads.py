@@ -25,11 +25,11 @@ from fractions import Fraction
 import numpy as np
 from hypothesis import strategies as st
 
-from tensoralg.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model, random_tokens
-from tensoralg.expr import Apply, Tensor, atom
-from tensoralg.model import forward
-from tensoralg.strategies import causal_patterns
-from tensoralg.symbols import declared_symbol, standard_symbol
+from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model, random_tokens
+from tensoralg.algebra.expr import Apply, Tensor, atom
+from tensoralg.models.model import forward
+from tensoralg.verify.strategies import causal_patterns
+from tensoralg.algebra.symbols import declared_symbol, standard_symbol
 
 A1, A2 = atom(standard_symbol("A", 0, 0)), atom(standard_symbol("A", 1, 0))
 W1, W2 = atom(standard_symbol("W_OV", 0, 0)), atom(standard_symbol("W_OV", 1, 0))

@@ -16,7 +16,7 @@ in the second. In layer l each side is a path into layer l, so there are
 (Π_{l'<l}(1+|H_l'|))² terms.
 
 Checked, for heads 2,2 (layer 1, head 0; 0-based): the closed form, written out, equals the
-unexpanded form (PROVED), which is tensoralg.expansion's; the generated terms are these,
+unexpanded form (PROVED), which is tensoralg.paths.expansion's; the generated terms are these,
 term by term and family by family; for heads 2,1,2 (layer 2, 36 terms) the sum of the
 generated terms equals the unexpanded form; counts against (Π_{l'<l}(1+|H_l'|))² for drawn
 architectures; on random models the closed form, evaluated with the layer-1 softmax patterns,
@@ -36,15 +36,15 @@ from math import prod
 
 import numpy as np
 
-from tensoralg.architecture import Architecture
-from tensoralg.catalog import Check, Claim, Context, Derivation, Mismatch, Step
-from tensoralg.evaluate import evaluate
-from tensoralg.expansion import TermValues, iter_score_terms, unexpanded_scores
-from tensoralg.expr import Apply, Bilinear, Expr, Identity, Product, Sum, Tensor, atom, sum_of
-from tensoralg.model import causal_softmax
+from tensoralg.algebra.architecture import Architecture
+from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Mismatch, Step
+from tensoralg.algebra.evaluate import evaluate
+from tensoralg.paths.expansion import TermValues, iter_score_terms, unexpanded_scores
+from tensoralg.algebra.expr import Apply, Bilinear, Expr, Identity, Product, Sum, Tensor, atom, sum_of
+from tensoralg.models.model import causal_softmax
 from tensoralg.proofs._shared import draw_model, draw_run
-from tensoralg.symbols import standard_symbol
-from tensoralg.term_counts import score_counts, total
+from tensoralg.algebra.symbols import standard_symbol
+from tensoralg.paths.term_counts import score_counts, total
 
 H1 = 2
 ARCH = Architecture((H1, 2))
@@ -163,7 +163,7 @@ def check(ctx: Context) -> list[Check]:
     return [
         ctx.identity("W_QK^{1,0}∘(P, P) = direct + Σ Q-comp + Σ K-comp + Σ Q&K-comp, (1+|H1|)² terms",
                      Bilinear(W_QK, READ, READ), closed_form(), report=f"|H1| = {H1}: {len(closed_terms())} terms"),
-        ctx.identity("tensoralg.expansion's unexpanded scores are that form", unexpanded_scores(ARCH, 1, 0),
+        ctx.identity("tensoralg.paths.expansion's unexpanded scores are that form", unexpanded_scores(ARCH, 1, 0),
                      Bilinear(W_QK, READ, READ)),
         ctx.fact("its generated terms are the closed form's, term by term, with their families", _terms_match),
         ctx.identity(f"heads 2,1,2, head 2.1: the {len(deep_terms)} generated score terms sum to the unexpanded form",

@@ -20,11 +20,11 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from tensoralg.catalog import Check, Claim, Context, Derivation, Step, default_model, random_tokens
-from tensoralg.expr import atom
-from tensoralg.model import AttentionLayer, causal_softmax, forward, with_weights
-from tensoralg.strategies import real_matrices
-from tensoralg.symbols import declared_symbol, standard_symbol
+from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Step, default_model, random_tokens
+from tensoralg.algebra.expr import atom
+from tensoralg.models.model import AttentionLayer, causal_softmax, forward, with_weights
+from tensoralg.verify.strategies import real_matrices
+from tensoralg.algebra.symbols import declared_symbol, standard_symbol
 
 X = atom(declared_symbol("X", "n_ctx", "d_model"))
 ones = atom(declared_symbol("e", "n_ctx", "unit"))  # e = 𝟙, the all-ones column (unit = 1)

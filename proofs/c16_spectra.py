@@ -29,12 +29,12 @@ import flint
 import numpy as np
 from hypothesis import strategies as st
 
-from tensoralg.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model
-from tensoralg.circuits import eigenvalue_scores
-from tensoralg.expr import atom
-from tensoralg.factored import FactoredMatrix
-from tensoralg.strategies import real_matrices
-from tensoralg.symbols import declared_symbol, standard_symbol
+from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model
+from tensoralg.models.circuits import eigenvalue_scores
+from tensoralg.algebra.expr import atom
+from tensoralg.models.factored import FactoredMatrix
+from tensoralg.verify.strategies import real_matrices
+from tensoralg.algebra.symbols import declared_symbol, standard_symbol
 
 W_E, W_U = atom(standard_symbol("W_E")), atom(standard_symbol("W_U"))
 W_O, W_V, W_OV = (atom(standard_symbol(n, 0, 0)) for n in ("W_O", "W_V", "W_OV"))

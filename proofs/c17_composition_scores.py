@@ -10,7 +10,7 @@ to rescaling either matrix. For a head h1 of an earlier layer and h2 of a later 
 
 TransformerLens works with row vectors, OV_TL = W_OVᵀ and QK_TL = W_QK, and multiplies
 OV_TL^{h1}·QK_TL^{h2}, OV_TL^{h1}·QK_TL^{h2}ᵀ and OV_TL^{h1}·OV_TL^{h2}: the transposes of
-ours, with the same Frobenius norms. The library's fast scores (tensoralg.composition)
+ours, with the same Frobenius norms. The library's fast scores (tensoralg.models.composition)
 are checked against the definition, with the random-weight baseline reported beside them.
 
 NEGATIVE (the paper's erratum): the cyclic identity, which holds for traces and
@@ -26,11 +26,11 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from tensoralg.catalog import Check, Claim, Context, Derivation, Step, default_model
-from tensoralg.circuits import head_weights
-from tensoralg.composition import composition_score, composition_scores
+from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Step, default_model
+from tensoralg.models.circuits import head_weights
+from tensoralg.models.composition import composition_score, composition_scores
 from tensoralg.proofs._shared import sym
-from tensoralg.strategies import real_matrices
+from tensoralg.verify.strategies import real_matrices
 
 W_OV1, W_QK2, W_OV2 = sym("W_OV", 0, 0), sym("W_QK", 1, 0), sym("W_OV", 1, 0)
 W_Q2, W_K2, W_O1, W_V1 = sym("W_Q", 1, 0), sym("W_K", 1, 0), sym("W_O", 0, 0), sym("W_V", 0, 0)
@@ -146,7 +146,7 @@ def check(ctx: Context) -> list[Check]:
         ctx.law("score(c M_A, d M_B) = score(M_A, M_B) for c, d ≠ 0",
                 st.tuples(_pairs(), st.tuples(*[st.floats(0.1, 10) | st.floats(-10, -0.1)] * 2)), _scale_invariant),
         ctx.numeric("Q/K/V scores in TransformerLens's row-vector convention = ours", _compare(_transformer_lens, _definition)),
-        ctx.numeric("tensoralg.composition's fast scores = the definition", _compare(_library, _definition),
+        ctx.numeric("tensoralg.models.composition's fast scores = the definition", _compare(_library, _definition),
                     report=_report(ctx)),
         ctx.numeric("the cyclic identity holds for traces: tr(W_Qᵀ W_K W_O W_V) = tr(W_K W_O W_V W_Qᵀ)", _cyclic(norm=False)),
     ]

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from tensoralg.catalog import Check, Claim, Context, Derivation, Step, default_model
-from tensoralg.expr import atom
-from tensoralg.factored import FactoredMatrix
-from tensoralg.symbols import declared_symbol
+from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Step, default_model
+from tensoralg.algebra.expr import atom
+from tensoralg.models.factored import FactoredMatrix
+from tensoralg.algebra.symbols import declared_symbol
 
 
 def _m(name: str, rows: str, cols: str):

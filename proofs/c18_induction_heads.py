@@ -1,6 +1,6 @@
 """C18 — Induction heads, on a two-layer model written down from formulas.
 
-The model (tensoralg.toy_models.induction_model, no training): attention-only, two layers
+The model (tensoralg.models.toy_models.induction_model, no training): attention-only, two layers
 of one head each, positional embeddings, score scale 1, V = 8 tokens, n_ctx = 12. Its
 residual stream has four blocks of basis vectors, tok(t), pos(i), prev(t) and out(t):
 
@@ -25,8 +25,8 @@ among the 16 terms of L1H0's QK expansion (token and position sources), the K-co
 term through L0H0 contributes more to [b]'s score gap (its score minus the mean of the other
 keys) than all the others together; exactly over ℤ (python-flint), the direct QK circuit is 0,
 the K-composition circuit's characteristic polynomial is (x − β)^V and the OV circuit's
-(x − α)^V; numerically, tensoralg.circuits' copying and same-matching scores, the weight-based
-detectors of tensoralg.induction, and Olsson et al.'s behavioural prefix-matching and copying
+(x − α)^V; numerically, tensoralg.models.circuits' copying and same-matching scores, the weight-based
+detectors of tensoralg.models.induction, and Olsson et al.'s behavioural prefix-matching and copying
 scores, all reported. NEGATIVE: with L0H0's positional keys scrambled (a random permutation),
 the induction behaviour and the previous-token detection are refuted; on random 2-layer models
 the K-composition circuit's eigenvalues are not all positive and the layer-1 head does not
@@ -43,12 +43,12 @@ from collections.abc import Sequence
 import flint
 import numpy as np
 
-from tensoralg.architecture import Architecture
-from tensoralg.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model
-from tensoralg.circuits import HeadWeights, copying_scores, head_weights, k_composition_qk_circuits, ov_circuits
-from tensoralg.expansion import TermValues, iter_score_terms
-from tensoralg.expr import Apply, Bilinear, Identity, Tensor, atom
-from tensoralg.induction import (
+from tensoralg.algebra.architecture import Architecture
+from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model
+from tensoralg.models.circuits import HeadWeights, copying_scores, head_weights, k_composition_qk_circuits, ov_circuits
+from tensoralg.paths.expansion import TermValues, iter_score_terms
+from tensoralg.algebra.expr import Apply, Bilinear, Identity, Tensor, atom
+from tensoralg.models.induction import (
     InductionEvidence,
     PreviousTokenEvidence,
     behavioural_scores,
@@ -56,9 +56,9 @@ from tensoralg.induction import (
     previous_token_evidence,
     previous_token_scores,
 )
-from tensoralg.model import Model, forward
-from tensoralg.symbols import declared_symbol, standard_symbol
-from tensoralg.toy_models import induction_model, scrambled_induction_model
+from tensoralg.models.model import Model, forward
+from tensoralg.algebra.symbols import declared_symbol, standard_symbol
+from tensoralg.models.toy_models import induction_model, scrambled_induction_model
 
 V, N_CTX, BETA, ALPHA = 8, 12, 10, 1
 MODEL = induction_model(n_vocab=V, n_ctx=N_CTX, sharpness=float(BETA), logit_scale=float(ALPHA))
@@ -262,11 +262,11 @@ def check(ctx: Context) -> list[Check]:
                       + ", ".join(f"{k} {v:+.3f}" for k, v in top)),
         ctx.instances(f"over ℤ: W_Eᵀ W_QK^{{1,0}} W_E = 0, p(K-composition circuit) = (x − {BETA})^{V}, "
                       f"p(OV circuit) = (x − {ALPHA})^{V}", _exact_spectra, trials=1),
-        ctx.instances("tensoralg.circuits: OV copying score > 0 and W_Eᵀ W_QK W_OV^{0,0} W_E has positive eigenvalues",
+        ctx.instances("tensoralg.models.circuits: OV copying score > 0 and W_Eᵀ W_QK W_OV^{0,0} W_E has positive eigenvalues",
                       lambda rng: _positive_spectra(scores), method="numeric", trials=1,
                       report=f"copying score {copying:.3f}, same-matching score {matching:.3f}, eigenvalues "
                       f"{np.round(np.real(eigenvalues), 3).tolist()}"),
-        ctx.instances("tensoralg.induction flags L0H0 as previous-token head and L1H0 as induction head",
+        ctx.instances("tensoralg.models.induction flags L0H0 as previous-token head and L1H0 as induction head",
                       lambda rng: _detectors(previous, induction), method="numeric", trials=1,
                       report=f"previous-token scores {[round(e.score, 4) for e in previous]}; L1H0: K-composition "
                       f"{l1h0.k_composition:.3f} (z = {l1h0.k_composition_z:.2f}), copying "

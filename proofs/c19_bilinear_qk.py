@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from tensoralg.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model, random_tokens
-from tensoralg.expr import atom
-from tensoralg.model import AttentionLayer, causal_softmax, forward, with_weights
-from tensoralg.symbols import declared_symbol
+from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model, random_tokens
+from tensoralg.algebra.expr import atom
+from tensoralg.models.model import AttentionLayer, causal_softmax, forward, with_weights
+from tensoralg.algebra.symbols import declared_symbol
 
 
 def _m(name: str, rows: str, cols: str):

@@ -18,7 +18,7 @@ where they only show that the bookkeeping is exact; the losses on a trained mode
 
 Checked: the grouping by order and the homogeneity in the algebra (PROVED); on random models
 (also 3-layer and positional) freezing the patterns changes no logit, the per-order sums of
-tensoralg.expansion's terms add up to the logits, and agree with the orders interpolated from
+tensoralg.paths.expansion's terms add up to the logits, and agree with the orders interpolated from
 forward passes with W_O scaled; the loss of the summed orders is the model's loss (reported:
 the three losses and their marginal contributions). NEGATIVE: "the direct path alone gives the
 logits", and "the terms, each evaluated with its softmax recomputed (only its own heads
@@ -34,12 +34,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from tensoralg.architecture import Architecture
-from tensoralg.catalog import Check, Claim, Context, Derivation, Step, default_model, random_tokens
-from tensoralg.definitions import substitute
-from tensoralg.expansion import TermValues, iter_logit_terms, unexpanded_logits
-from tensoralg.expr import Expr, Scaled, Sum, atom
-from tensoralg.model import Model, forward, with_weights
+from tensoralg.algebra.architecture import Architecture
+from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Step, default_model, random_tokens
+from tensoralg.algebra.definitions import substitute
+from tensoralg.paths.expansion import TermValues, iter_logit_terms, unexpanded_logits
+from tensoralg.algebra.expr import Expr, Scaled, Sum, atom
+from tensoralg.models.model import Model, forward, with_weights
 from tensoralg.proofs._shared import draw_model
 
 ARCH = Architecture((2, 2))

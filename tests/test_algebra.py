@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tensoralg.errors import ShapeError
-from tensoralg.evaluate import act, evaluate
-from tensoralg.expr import (
+from tensoralg.algebra.evaluate import act, evaluate
+from tensoralg.algebra.expr import (
     Apply,
     Atom,
     Bilinear,
@@ -28,9 +28,10 @@ from tensoralg.expr import (
     identity,
     symbols_in,
 )
-from tensoralg.normal_form import concatenate, invert_word, normal_form, transpose_word
-from tensoralg.strategies import dimensions, expressions, random_values, seeds
-from tensoralg.symbols import Letter, Symbol, declared_symbol, standard_symbol
+from tensoralg.algebra.expr import normal_form
+from tensoralg.algebra.normal_form import concatenate, invert_word, transpose_word
+from tensoralg.verify.strategies import dimensions, expressions, random_values, seeds
+from tensoralg.algebra.symbols import Letter, Symbol, declared_symbol, standard_symbol
 
 
 def sym(name: str, rows: str, cols: str) -> Atom:
@@ -205,7 +206,7 @@ def test_transpose_of_product_is_not_product_of_transposes(seed):
 
 
 def test_definitions_are_not_unfolded_by_equality():
-    from tensoralg.definitions import expand_definitions
+    from tensoralg.algebra.definitions import expand_definitions
 
     W_OV = atom(standard_symbol("W_OV", 1, 0))
     unfolded = atom(standard_symbol("W_O", 1, 0)) @ atom(standard_symbol("W_V", 1, 0))

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from tensoralg.architecture import MAX_HEADS, MAX_LAYERS, Architecture
+from tensoralg.algebra.architecture import MAX_HEADS, MAX_LAYERS, Architecture
 from tensoralg.errors import ArchitectureError, TensoralgError
-from tensoralg.model import random_model, with_weights
-from tensoralg.strategies import architectures, seeds
+from tensoralg.models.model import random_model, with_weights
+from tensoralg.verify.strategies import architectures, seeds
 
 
 def test_parse_list_and_uniform_spellings_agree():

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tensoralg.catalog import (
+from tensoralg.verify.catalog import (
     CatalogError,
     Claim,
     Context,
@@ -25,9 +25,9 @@ from tensoralg.catalog import (
     run_claim,
     select,
 )
-from tensoralg.catalog_report import catalog_json, latex_text, render_table, to_latex_document, to_markdown
-from tensoralg.expr import atom
-from tensoralg.symbols import declared_symbol
+from tensoralg.verify.catalog_report import catalog_json, latex_text, render_table, to_latex_document, to_markdown
+from tensoralg.algebra.expr import atom
+from tensoralg.algebra.symbols import declared_symbol
 
 A, B = (atom(declared_symbol(n, "p", "p")) for n in "AB")
 C = atom(declared_symbol("C", "p", "p"))
@@ -175,7 +175,7 @@ def _package(tmp_path, monkeypatch, files: dict[str, str]) -> str:
 
 
 CLAIM_SOURCE = """
-from tensoralg.catalog import Claim
+from tensoralg.verify.catalog import Claim
 CLAIM = Claim("{id}", "t", "s", "l", derive=list, check=lambda ctx: [], refute=lambda ctx: [])
 """
 

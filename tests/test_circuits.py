@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from tensoralg.circuits import (
+from tensoralg.models.circuits import (
     HeadWeights, copying_scores, diagonal_scores, eigenvalue_scores, head_weights, k_composition_qk_circuits, label,
     ov_circuits, positional_qk_circuits, qk_circuits, top_k_scores,
 )
 from tensoralg.errors import ArchitectureError, ShapeError
-from tensoralg.model import AttentionLayer, Model, random_model
-from tensoralg.strategies import seeds, small_models
-from tensoralg.toy_models import induction_model
+from tensoralg.models.model import AttentionLayer, Model, random_model
+from tensoralg.verify.strategies import seeds, small_models
+from tensoralg.models.toy_models import induction_model
 
 from test_factored import same_multiset
 

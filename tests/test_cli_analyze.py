@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from tensoralg.cli import main
-from tensoralg.model import random_model
-from tensoralg.toy_models import induction_model, scrambled_induction_model
-from tensoralg.weights import save_weights
+from tensoralg.models.model import random_model
+from tensoralg.models.toy_models import induction_model, scrambled_induction_model
+from tensoralg.models.weights import save_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,12 +13,12 @@ from pathlib import Path as FilePath
 import pytest
 
 import tensoralg
-from tensoralg.architecture import Architecture
+from tensoralg.algebra.architecture import Architecture
 from tensoralg.cli import build_parser, main
 from tensoralg.cli.expand import MAX_TERMS, Renderer, run
-from tensoralg.expansion import ScoreTerm, iter_logit_terms, iter_score_terms
-from tensoralg.printing import letter_json, to_latex, to_unicode
-from tensoralg.term_counts import logit_counts, score_counts, total
+from tensoralg.paths.expansion import ScoreTerm, iter_logit_terms, iter_score_terms
+from tensoralg.algebra.printing import letter_json, to_latex, to_unicode
+from tensoralg.paths.term_counts import logit_counts, score_counts, total
 
 ARCH = Architecture((1, 2), positional=True, mlp=True)
 

@@ -8,11 +8,12 @@ import pytest
 from hypothesis import given, settings
 
 from tensoralg.cli import main
-from tensoralg.expr import canonical, symbols_in
-from tensoralg.parsing import Context, parse
-from tensoralg.printing import from_json, to_unicode
-from tensoralg.strategies import expressions
-from tensoralg.symbols import standard_symbol
+from tensoralg.algebra.expr import canonical, symbols_in
+from tensoralg.formula.parsing import Context, parse
+from tensoralg.algebra.expr import from_json
+from tensoralg.algebra.printing import to_unicode
+from tensoralg.verify.strategies import expressions
+from tensoralg.algebra.symbols import standard_symbol
 
 
 def run(capsys, *argv):

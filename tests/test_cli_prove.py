@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 import tensoralg.cli.prove as prove_cli
-from tensoralg.catalog import Claim
+from tensoralg.verify.catalog import Claim
 from tensoralg.cli import main
 
 
@@ -90,8 +90,8 @@ def test_output_formats_exclude_each_other(capsys, formats):
 
 
 def test_a_failing_claim_exits_nonzero(capsys, monkeypatch):
-    from tensoralg.expr import atom
-    from tensoralg.symbols import declared_symbol
+    from tensoralg.algebra.expr import atom
+    from tensoralg.algebra.symbols import declared_symbol
 
     A, B = (atom(declared_symbol(n, "p", "p")) for n in "AB")
     bad = Claim("C1", "commuting", "AB = BA", "AB = BA", derive=list,

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tensoralg.circuits import head_weights
-from tensoralg.composition import MODES, composition_score, composition_scores, random_baseline
+from tensoralg.models.circuits import head_weights
+from tensoralg.models.composition import MODES, composition_score, composition_scores, random_baseline
 from tensoralg.errors import ShapeError
-from tensoralg.model import AttentionLayer, Model, random_model, with_weights
-from tensoralg.strategies import seeds, small_models
-from tensoralg.toy_models import induction_model
-from tensoralg.weights import model_arrays, to_transformer_lens
+from tensoralg.models.model import AttentionLayer, Model, random_model, with_weights
+from tensoralg.verify.strategies import seeds, small_models
+from tensoralg.models.toy_models import induction_model
+from tensoralg.models.weights import model_arrays, to_transformer_lens
 
 
 def dense_scores(model: Model) -> dict[str, np.ndarray]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tensoralg.derivation import check_derivation, check_file
+from tensoralg.verify.derivation import check_derivation, check_file
 from tensoralg.errors import TensoralgError
 
 TWO_LAYER = """\

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tensoralg.errors import TensoralgError
-from tensoralg.evaluate import evaluate
-from tensoralg.exact import (
+from tensoralg.algebra.evaluate import evaluate
+from tensoralg.algebra.exact import (
     P61,
     PRIME_FIELD,
     RATIONALS,
@@ -24,10 +24,10 @@ from tensoralg.exact import (
     kron,
     random_instance,
 )
-from tensoralg.expr import Apply, Atom, Identity, Inverse, Scaled, Sum, Tensor, Transpose, Zero, symbols_in
-from tensoralg.strategies import SPACES, dimensions, expressions, seeds
-from tensoralg.symbols import declared_symbol, standard_symbol
-from tensoralg.verification import check_formula
+from tensoralg.algebra.expr import Apply, Atom, Identity, Inverse, Scaled, Sum, Tensor, Transpose, Zero, symbols_in
+from tensoralg.verify.strategies import SPACES, dimensions, expressions, seeds
+from tensoralg.algebra.symbols import declared_symbol, standard_symbol
+from tensoralg.verify.verification import check_formula
 
 
 def _fractions(value, field):

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from tensoralg.derivation import check_file
+from tensoralg.verify.derivation import check_file
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tensoralg.architecture import Architecture
+from tensoralg.algebra.architecture import Architecture
 from tensoralg.errors import ArchitectureError
-from tensoralg.expansion import (
+from tensoralg.paths.expansion import (
     MLP,
     POSITION,
     TOKEN,
@@ -32,11 +32,11 @@ from tensoralg.expansion import (
     unexpanded_logits,
     unexpanded_scores,
 )
-from tensoralg.expr import Identity, Tensor, atom, sum_of
-from tensoralg.model import AttentionLayer, random_model, with_weights
-from tensoralg.strategies import architectures, causal_patterns, seeds
-from tensoralg.symbols import standard_symbol as s
-from tensoralg.term_counts import elementary_symmetric, logit_counts, path_counts, score_counts, total
+from tensoralg.algebra.expr import Identity, Tensor, atom, sum_of
+from tensoralg.models.model import AttentionLayer, random_model, with_weights
+from tensoralg.verify.strategies import architectures, causal_patterns, seeds
+from tensoralg.algebra.symbols import standard_symbol as s
+from tensoralg.paths.term_counts import elementary_symmetric, logit_counts, path_counts, score_counts, total
 
 W_U, W_E = atom(s("W_U")), atom(s("W_E"))
 Id = Identity("n_ctx")
@@ -292,7 +292,7 @@ def test_logit_terms_sum_to_the_frozen_pattern_forward_pass(arch, seed, data):
 def test_logit_terms_sum_to_the_true_logits(arch, seed, data):
     model, tokens = draw_inputs(data, arch, seed)
     values = TermValues(model, tokens)
-    from tensoralg.model import forward
+    from tensoralg.models.model import forward
 
     assert close(sum(values.logits(t) for t in iter_logit_terms(arch)), forward(model, tokens).logits)
 
@@ -302,7 +302,7 @@ def test_logit_terms_sum_to_the_true_logits(arch, seed, data):
 def test_score_terms_of_every_head_sum_to_its_true_scores(arch, seed, data):
     model, tokens = draw_inputs(data, arch, seed)
     values = TermValues(model, tokens)
-    from tensoralg.model import causal_softmax, forward
+    from tensoralg.models.model import causal_softmax, forward
 
     run = forward(model, tokens)
     for l, heads in enumerate(arch.heads):
@@ -369,7 +369,7 @@ def test_bad_terms_are_refused(build, message):
 
 def test_the_largest_drawn_architecture_sums_exactly():
     """4 layers × 4 heads with W_pos and an MLP after every layer: logits and every head's scores."""
-    from tensoralg.model import forward
+    from tensoralg.models.model import forward
 
     arch = Architecture((4, 4, 4, 4), positional=True, mlp=True)
     model = model_for(arch, 7)

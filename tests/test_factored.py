@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from tensoralg.errors import ShapeError
-from tensoralg.factored import FactoredMatrix
-from tensoralg.strategies import factor_pairs, seeds
+from tensoralg.models.factored import FactoredMatrix
+from tensoralg.verify.strategies import factor_pairs, seeds
 
 
 def padded_sorted(values: np.ndarray, size: int) -> np.ndarray:

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tensoralg.circuits import copying_scores, head_weights, k_composition_qk_circuits, label, qk_circuits
-from tensoralg.composition import composition_scores
+from tensoralg.models.circuits import copying_scores, head_weights, k_composition_qk_circuits, label, qk_circuits
+from tensoralg.models.composition import composition_scores
 from tensoralg.errors import ArchitectureError, ShapeError
-from tensoralg.induction import behavioural_scores, induction_evidence, previous_token_evidence, previous_token_scores
-from tensoralg.model import AttentionLayer, forward, random_model, with_weights
-from tensoralg.strategies import seeds
-from tensoralg.toy_models import induction_model, scrambled_induction_model
+from tensoralg.models.induction import behavioural_scores, induction_evidence, previous_token_evidence, previous_token_scores
+from tensoralg.models.model import AttentionLayer, forward, random_model, with_weights
+from tensoralg.verify.strategies import seeds
+from tensoralg.models.toy_models import induction_model, scrambled_induction_model
 
 
 def detected(model) -> list[str]:

@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tensoralg.errors import ArchitectureError, FormulaSyntaxError, ShapeError, SymbolError, TensoralgError
-from tensoralg.expr import Apply, Atom, Bilinear, Identity, Inverse, Sum, Tensor, Zero, symbols_in
-from tensoralg.parsing import Context, parse, parse_chain, parse_declaration, parse_equation, tokenize
-from tensoralg.printing import to_latex, to_unicode
-from tensoralg.strategies import SPACES, expressions
-from tensoralg.symbols import declared_symbol, standard_symbol as s
-from tensoralg.verification import check_formula
+from tensoralg.algebra.expr import Apply, Atom, Bilinear, Identity, Inverse, Sum, Tensor, Zero, symbols_in
+from tensoralg.formula.parsing import Context, parse, parse_chain, parse_declaration, parse_equation, tokenize
+from tensoralg.algebra.printing import to_latex, to_unicode
+from tensoralg.verify.strategies import SPACES, expressions
+from tensoralg.algebra.symbols import declared_symbol, standard_symbol as s
+from tensoralg.verify.verification import check_formula
 from claims_formulas import C11_LATEX, C14_LATEX
 from claims_formulas import C11_RHS as C11_UNICODE
 from claims_formulas import C14_RHS as C14_UNICODE

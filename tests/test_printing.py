@@ -7,10 +7,11 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tensoralg.expr import Identity, Inverse, Scaled, Sum, Tensor, atom, canonical
-from tensoralg.printing import from_json, to_json, to_latex, to_unicode
-from tensoralg.strategies import expressions
-from tensoralg.symbols import Symbol, standard_symbol
+from tensoralg.algebra.expr import Identity, Inverse, Scaled, Sum, Tensor, atom, canonical
+from tensoralg.algebra.expr import from_json
+from tensoralg.algebra.printing import to_json, to_latex, to_unicode
+from tensoralg.verify.strategies import expressions
+from tensoralg.algebra.symbols import Symbol, standard_symbol
 
 s = standard_symbol
 
@@ -75,9 +76,9 @@ def test_json_round_trip(data):
 
 
 def test_a_per_layer_symbol_reports_its_index_as_the_layer():
-    from tensoralg.expr import Atom
-    from tensoralg.printing import letter_json
-    from tensoralg.symbols import Letter, declared_symbol
+    from tensoralg.algebra.expr import Atom
+    from tensoralg.algebra.printing import letter_json
+    from tensoralg.algebra.symbols import Letter, declared_symbol
 
     w_in = standard_symbol("W_in", 1)
     assert letter_json(Letter(w_in, False)) == {"symbol": "W_in", "layer": 1, "head": None, "transpose": False}

@@ -12,7 +12,7 @@ import re
 import pytest
 
 import tensoralg.proofs
-from tensoralg.catalog import Context, discover, run_claim
+from tensoralg.verify.catalog import Context, discover, run_claim
 
 CLAIMS = discover()
 

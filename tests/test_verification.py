@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tensoralg.exact import evaluate_exact, field_named, first_difference, invertible_symbols, random_instance
-from tensoralg.expr import Atom, canonical, symbols_in
-from tensoralg.definitions import expand_definitions
-from tensoralg.parsing import Context, parse_equation
-from tensoralg.strategies import SPACES, expressions
-from tensoralg.symbols import declared_symbol
-from tensoralg.verification import Counterexample, Verdict, check_formula, verify_identity, verify_numeric
+from tensoralg.algebra.exact import evaluate_exact, field_named, first_difference, invertible_symbols, random_instance
+from tensoralg.algebra.expr import Atom, canonical, symbols_in
+from tensoralg.algebra.definitions import expand_definitions
+from tensoralg.formula.parsing import Context, parse_equation
+from tensoralg.verify.strategies import SPACES, expressions
+from tensoralg.algebra.symbols import declared_symbol
+from tensoralg.verify.verification import Counterexample, Verdict, check_formula, verify_identity, verify_numeric
 from claims_formulas import C11_LATEX, C11_LHS, C11_RHS, C14_LATEX, C14_LHS, C14_RHS
 
 # Generic matrices for the laws of C1 (A … D shadow the attention pattern A there).
@@ -163,7 +163,7 @@ def test_holds_with_definitions_folded():
 def test_holds_carries_the_schwartz_zippel_bound(monkeypatch):
     # With the size cap forced to 1, scalars commute, so AB = BA survives: HOLDS, with
     # the bound (degree/p)^trials.
-    monkeypatch.setattr("tensoralg.verification.SIZE_CAP", {1: 1})
+    monkeypatch.setattr("tensoralg.verify.verification.SIZE_CAP", {1: 1})
     verdict = check("A B == B A", trials=2)
     assert verdict.status == "HOLDS"
     assert verdict.error_bound == pytest.approx((2 / (2**61 - 1)) ** 2)
@@ -190,7 +190,7 @@ def test_verify_identity_negative_seed_is_error():
 
 def test_definitions_only_difference_holds_without_a_search():
     # Unexpanded, W_OV and W_O W_V differ as written; unfolded they agree, so no instance is drawn.
-    from tensoralg.symbols import standard_symbol
+    from tensoralg.algebra.symbols import standard_symbol
 
     ov = Atom(standard_symbol("W_OV", 0, 0))
     unfolded = Atom(standard_symbol("W_O", 0, 0)) @ Atom(standard_symbol("W_V", 0, 0))

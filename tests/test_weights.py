@@ -8,8 +8,8 @@ import safetensors.numpy
 
 from tensoralg.cli import main
 from tensoralg.errors import WeightsError
-from tensoralg.model import AttentionLayer, MLPLayer, forward, random_model, with_weights
-from tensoralg.weights import (
+from tensoralg.models.model import AttentionLayer, MLPLayer, forward, random_model, with_weights
+from tensoralg.models.weights import (
     NAMINGS, load_weights, model_arrays, model_from_arrays, naming_of, read_arrays, save_weights, to_tensoralg,
     to_transformer_lens, write_arrays,
 )
@@ -46,8 +46,8 @@ def test_round_trip_keeps_every_tensor_and_the_logits(tmp_path, naming, suffix):
 
 @pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
 def test_a_loaded_transformer_lens_file_expands_into_path_terms_that_sum_to_its_logits(tmp_path, suffix):
-    from tensoralg.architecture import Architecture
-    from tensoralg.expansion import TermValues, iter_logit_terms
+    from tensoralg.algebra.architecture import Architecture
+    from tensoralg.paths.expansion import TermValues, iter_logit_terms
 
     model = random_model(np.random.default_rng(11), heads=(2, 1), d_model=6, d_head=3, n_vocab=8, n_ctx=5, positional=True)
     path = tmp_path / f"tl{suffix}"

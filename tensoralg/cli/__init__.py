@@ -4,6 +4,8 @@ Each subcommand lives in its own module of this package, which provides
 ``register(subparsers)`` (adding its parser, with ``run`` as the handler) and
 ``run(args) -> int``. Errors a user caused (:class:`TensoralgError`) become one line
 on stderr and exit code 2; anything else is a bug and keeps its traceback.
+
+The top layer: it may import every other subpackage; none imports it.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def add_formula_options(parser: argparse.ArgumentParser) -> None:
 
 def formula_heads(args: argparse.Namespace) -> tuple[int, ...] | None:
     """The heads per layer given with --heads, or None."""
-    from ..architecture import Architecture
+    from ..algebra.architecture import Architecture
 
     return None if args.heads is None else Architecture.parse(args.heads).heads
 

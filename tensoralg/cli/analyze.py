@@ -15,10 +15,10 @@ import json
 
 import numpy as np
 
-from ..circuits import copying_scores, head_weights, label, ov_circuits, qk_circuits, qk_frame
-from ..composition import composition_scores
-from ..induction import behavioural_scores, induction_evidence, previous_token_evidence
-from ..weights import load_weights
+from ..models.circuits import copying_scores, head_weights, label, ov_circuits, qk_circuits, qk_frame
+from ..models.composition import composition_scores
+from ..models.induction import behavioural_scores, induction_evidence, previous_token_evidence
+from ..models.weights import load_weights
 from . import non_negative_int
 
 

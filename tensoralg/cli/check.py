@@ -14,8 +14,8 @@ import argparse
 import json
 import sys
 
-from ..derivation import check_file
-from ..verification import check_formula
+from ..verify.derivation import check_file
+from ..verify.verification import check_formula
 from . import add_formula_options, formula_heads, non_negative_int
 
 

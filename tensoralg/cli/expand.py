@@ -20,9 +20,9 @@ import sys
 from itertools import islice
 from typing import Any, Callable, Iterator, TextIO
 
-from ..architecture import Architecture
+from ..algebra.architecture import Architecture
 from ..errors import ArchitectureError
-from ..expansion import (
+from ..paths.expansion import (
     MLP,
     TOKEN,
     PathTerm,
@@ -33,10 +33,10 @@ from ..expansion import (
     score_family,
     source_symbol,
 )
-from ..expr import Atom, Identity, Transpose
-from ..printing import letter_json, to_latex, to_unicode
-from ..symbols import N_CTX, Letter, standard_symbol
-from ..term_counts import logit_counts, score_counts
+from ..algebra.expr import Atom, Identity, Transpose
+from ..algebra.printing import letter_json, to_latex, to_unicode
+from ..algebra.symbols import N_CTX, Letter, standard_symbol
+from ..paths.term_counts import logit_counts, score_counts
 from . import non_negative_int
 
 #: The most terms listed without an explicit --limit (a million terms of JSON fill over half a gigabyte).

@@ -5,7 +5,7 @@
     tensoralg normal-form "W_QK^{0,0}" --expand --format json
 
 The canonical form is the sorted sum of tensor products of reduced words that
-equality compares (:mod:`tensoralg.normal_form`); ``--expand`` unfolds
+equality compares (:mod:`tensoralg.algebra.normal_form`); ``--expand`` unfolds
 W_OV = W_O W_V and W_QK = W_Qᵀ W_K first.
 """
 
@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..definitions import expand_definitions
-from ..expr import canonical
-from ..parsing import Context, parse
-from ..printing import to_json, to_latex, to_unicode
+from ..algebra.definitions import expand_definitions
+from ..algebra.expr import canonical
+from ..formula.parsing import Context, parse
+from ..algebra.printing import to_json, to_latex, to_unicode
 from . import add_formula_options, formula_heads
 
 

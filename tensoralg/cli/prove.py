@@ -15,8 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..catalog import Context, discover, run_catalog, select
-from ..catalog_report import catalog_json, render_details, render_table, to_latex_document, to_markdown
+from ..verify.catalog import Context, discover, run_catalog, select
+from ..verify.catalog_report import catalog_json, render_details, render_table, to_latex_document, to_markdown
 from . import non_negative_int
 
 

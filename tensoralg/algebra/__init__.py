@@ -1,0 +1,10 @@
+"""The algebra: symbols, expression trees, the canonical normal form, definitions,
+printing, and numeric and exact evaluation.
+
+The bottom layer. It reads bottom-up: ``symbols`` ← ``normal_form`` (words and rational
+coefficients, the named rules) ← ``printing`` ← ``expr`` (trees; ``==`` is equality of
+normal forms) ← ``definitions``, ``evaluate`` ← ``exact``; ``architecture`` (heads per
+layer, the index sets H_l) stands alone.
+
+May import: :mod:`tensoralg.errors` only.
+"""

@@ -1,0 +1,423 @@
+"""Elaboration: from a formula's syntax tree to the core's expressions.
+
+Four steps, each a group of methods of the elaborator: bind the head variables of Σ and
+fold numbers (``2 A``, ``A/2``, ``0``); count the tensor factors of every node; infer the
+spaces of Id and 0 by unification (a position factor left open is n_ctx); build the
+expressions, where the core checks shapes and its errors get the formula's caret.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from itertools import product as cartesian
+from typing import Mapping
+
+from . import syntax
+from ..algebra.architecture import Architecture
+from ..errors import ArchitectureError, ShapeError, SymbolError, TensoralgError
+from ..algebra.expr import Apply, Atom, Bilinear, Expr, Identity, Inverse, Product, Scaled, Shape, Sum, Tensor, Transpose, Zero
+from .lexer import caret
+from ..algebra.printing import to_unicode
+from ..algebra.symbols import N_CTX, STANDARD_SHAPES, Symbol, declared_symbol, standard_symbol
+
+
+class _Elaborator:
+    """Turns a syntax tree into expressions, inferring Id's space by unification."""
+
+    def __init__(self, text: str, declarations: Mapping[str, tuple[str, str]], heads: tuple[int, ...] | None):
+        self.text, self.declarations, self.heads = text, declarations, heads
+        self.parent: list[int] = []
+        self.bound: dict[int, str] = {}
+        self.types: dict[int, list[tuple[int, int]]] = {}
+        self.arity: dict[int, int] = {}
+        self.apply: set[int] = set()
+        self.nodes: list[syntax.Node] = []
+
+    # -- errors with a caret
+    def fail(self, cls: type[TensoralgError], col: int, message: str) -> TensoralgError:
+        return cls(f"{message} (column {col + 1})\n{caret(self.text, col)}")
+
+    # -- step 1: bind Σ variables, resolve symbols, fold scalars
+    def instantiate(self, node: syntax.Node, env: Mapping[str, tuple[int, int]]) -> syntax.Node | Fraction:
+        go = lambda n: self.instantiate(n, env)  # noqa: E731
+        match node:
+            case syntax.Num(value=v):
+                return v
+            case syntax.Sym():
+                return syntax.Sym(node.col, node.name, self.indices(node, env))
+            case syntax.Id() | syntax.Zero():
+                return node
+            case syntax.Unary(kind="neg", x=x):
+                inner = go(x)
+                return -inner if isinstance(inner, Fraction) else syntax.Scale(node.col, Fraction(-1), inner)
+            case syntax.Unary(kind=kind, x=x):
+                inner = self.matrix(go(x), x.col)
+                return syntax.Unary(node.col, kind, inner)
+            case syntax.Nary(kind="mul", items=items):
+                coefficient, factors = Fraction(1), []
+                for item in items:
+                    value = go(item)
+                    if isinstance(value, Fraction):
+                        coefficient *= value
+                    else:
+                        factors.append(value)
+                if not factors:
+                    return coefficient
+                body = factors[0] if len(factors) == 1 else syntax.Nary(node.col, "mul", tuple(factors))
+                return body if coefficient == 1 else syntax.Scale(node.col, coefficient, body)
+            case syntax.Nary(kind="tensor", items=items):
+                return syntax.Nary(node.col, "tensor", tuple(self.matrix(go(i), i.col) for i in items))
+            case syntax.Nary(kind="add", items=items, signs=signs):
+                values = [go(i) for i in items]
+                if all(isinstance(v, Fraction) for v in values):
+                    return sum((s * v for s, v in zip(signs, values)), Fraction(0))
+                terms = tuple(
+                    self.matrix(v, i.col) if s == 1 else syntax.Scale(i.col, Fraction(-1), self.matrix(v, i.col))
+                    for s, v, i in zip(signs, values, items)
+                )
+                return syntax.Nary(node.col, "add", terms)
+            case syntax.Dot(left=l, right=r):
+                left, right = go(l), go(r)
+                if isinstance(left, Fraction) or isinstance(right, Fraction):
+                    if isinstance(left, Fraction) and isinstance(right, Fraction):
+                        return left * right
+                    c, m = (left, right) if isinstance(left, Fraction) else (right, left)
+                    return syntax.Scale(node.col, c, m)
+                return syntax.Dot(node.col, left, right)
+            case syntax.Bilin(form=f, query=q, key=k):
+                return syntax.Bilin(node.col, *(self.matrix(go(n), n.col) for n in (f, q, k)))
+            case syntax.Sigma(groups=groups, body=body):
+                return self.expand_sigma(node, groups, body, env)
+        raise TypeError(node)
+
+    def matrix(self, value: syntax.Node | Fraction, col: int) -> syntax.Node:
+        """A matrix where one is needed: 0 is the zero matrix, other numbers are errors."""
+        if not isinstance(value, Fraction):
+            return value
+        if value == 0:
+            return syntax.Zero(col)
+        raise self.fail(ShapeError, col, f"the number {value} is not a matrix here; write {value} Id for a multiple of Id")
+
+    def expand_sigma(self, node: syntax.Sigma, groups, body: syntax.Node, env) -> syntax.Node:
+        heads = self.heads
+        if heads is None:
+            raise self.fail(ArchitectureError, node.col, "a sum over heads needs the heads per layer (heads=(2, 2) or --heads 2,2)")
+        ranges = []
+        for names, layers in groups:
+            members = []
+            for layer in layers:
+                for l in (range(len(heads)) if layer == -1 else (layer,)):
+                    if l >= len(heads):
+                        raise self.fail(
+                            ArchitectureError, node.col,
+                            f"H{l + 1} is not a layer: the architecture has {len(heads)} layer(s) (heads {','.join(map(str, heads))})",
+                        )
+                    members += [(l, h) for h in range(heads[l])]
+            ranges += [(name, members) for name in names]
+        terms = []
+        for choice in cartesian(*(members for _, members in ranges)):
+            inner_env = {**env, **{name: lh for (name, _), lh in zip(ranges, choice)}}
+            terms.append(self.matrix(self.instantiate(body, inner_env), body.col))
+        if not terms:
+            return syntax.Zero(node.col)
+        return terms[0] if len(terms) == 1 else syntax.Nary(node.col, "add", tuple(terms))
+
+    def indices(self, node: syntax.Sym, env: Mapping[str, tuple[int, int]]) -> tuple[int, ...] | None:
+        if node.indices is None:
+            return None
+        out: list[int] = []
+        for item in node.indices:
+            if isinstance(item, int):
+                out.append(item)
+            elif item in env:
+                out.extend(env[item])
+            else:
+                raise self.fail(SymbolError, node.col, f"the index {item} of {node.name} is not bound by a sum such as Σ_{{{item}∈H1}}")
+        return tuple(out)  # more than two indices is refused where the symbol is built
+
+    def symbol(self, node: syntax.Sym) -> Symbol:
+        indices = node.indices or ()
+        try:
+            if node.name in self.declarations:
+                rows, cols = self.declarations[node.name]
+                return declared_symbol(node.name, rows, cols, *indices)
+            if node.name in STANDARD_SHAPES:
+                symbol = standard_symbol(node.name, *indices)
+                self.check_head(node, symbol)
+                return symbol
+        except TensoralgError as exc:
+            if isinstance(exc, ArchitectureError):
+                raise
+            raise self.fail(SymbolError, node.col, str(exc)) from exc
+        raise self.fail(
+            SymbolError, node.col,
+            f'unknown symbol {node.name}; declare it, e.g. --let "{node.name}: d_model x d_model"',
+        )
+
+    def check_head(self, node: syntax.Sym, symbol: Symbol) -> None:
+        if self.heads is None or len(symbol.indices) != 2:
+            return
+        try:
+            Architecture(tuple(self.heads)).check_head(*symbol.indices)
+        except ArchitectureError as exc:
+            raise self.fail(ArchitectureError, node.col, f"{to_unicode(Atom(symbol))} does not exist: {exc}") from exc
+
+    # -- step 2: arities (number of tensor factors)
+    def own_arity(self, node: syntax.Node) -> int | None:
+        match node:
+            case syntax.Sym():
+                return 1
+            case syntax.Id() | syntax.Zero():
+                return None
+            case syntax.Scale(x=x) | syntax.Unary(x=x):
+                return self.own_arity(x)
+            case syntax.Nary(kind="tensor", items=items):
+                return sum(self.own_arity(i) or 1 for i in items)
+            case syntax.Nary(items=items):
+                return next((a for a in map(self.own_arity, items) if a is not None), None)
+            case syntax.Dot(left=l, right=r):
+                la = self.own_arity(l)
+                if la in (2, 3):
+                    return 1
+                return la if la is not None else self.own_arity(r)
+            case syntax.Bilin():
+                return 3
+        raise TypeError(node)
+
+    def assign_arity(self, node: syntax.Node, k: int) -> None:
+        self.arity[id(node)] = k
+        match node:
+            case syntax.Scale(x=x) | syntax.Unary(x=x):
+                self.assign_arity(x, k)
+            case syntax.Nary(kind="tensor", items=items):
+                for i in items:
+                    self.assign_arity(i, self.own_arity(i) or 1)
+            case syntax.Nary(items=items):
+                for i in items:
+                    self.assign_arity(i, k)
+            case syntax.Dot(left=l, right=r):
+                la = self.own_arity(l)
+                if la in (2, 3):
+                    self.apply.add(id(node))
+                    self.assign_arity(l, la)
+                    self.assign_arity(r, 1)
+                else:
+                    self.assign_arity(l, k)
+                    self.assign_arity(r, k)
+            case syntax.Bilin(form=f, query=q, key=kk):
+                self.assign_arity(f, 3 if self.own_arity(f) == 3 else 1)
+                self.assign_arity(q, 2)
+                self.assign_arity(kk, 2)
+
+    # -- step 3: spaces by unification (conflicts are left for the core to report)
+    def var(self, space: str | None = None) -> int:
+        self.parent.append(len(self.parent))
+        v = len(self.parent) - 1
+        if space is not None:
+            self.bound[v] = space
+        return v
+
+    def find(self, v: int) -> int:
+        while self.parent[v] != v:
+            self.parent[v] = self.parent[self.parent[v]]
+            v = self.parent[v]
+        return v
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return
+        sa, sb = self.bound.get(ra), self.bound.get(rb)
+        if sa is not None and sb is not None and sa != sb:
+            return
+        self.parent[rb] = ra
+        if sa is None and sb is not None:
+            self.bound[ra] = sb
+
+    def value(self, v: int) -> str | None:
+        return self.bound.get(self.find(v))
+
+    def unify(self, a: list[tuple[int, int]], b: list[tuple[int, int]]) -> None:
+        for (ar, ac), (br, bc) in zip(a, b):
+            self.union(ar, br)
+            self.union(ac, bc)
+
+    def type(self, node: syntax.Node) -> list[tuple[int, int]]:
+        t = self._type(node)
+        self.types[id(node)] = t
+        self.nodes.append(node)
+        return t
+
+    def _type(self, node: syntax.Node) -> list[tuple[int, int]]:
+        k = self.arity[id(node)]
+        match node:
+            case syntax.Sym():
+                symbol = self.symbol(node)
+                return [(self.var(symbol.rows), self.var(symbol.cols))]
+            case syntax.Id(space=space):
+                if space is not None and k != 1:
+                    raise self.fail(ShapeError, node.col, f"Id_{{{space}}} is one factor, but {k} tensor factors are needed here")
+                return [(v, v) for v in (self.var(space) for _ in range(k))]
+            case syntax.Zero():
+                return [(self.var(), self.var()) for _ in range(k)]
+            case syntax.Scale(x=x):
+                return self.type(x)
+            case syntax.Unary(kind="T", x=x):
+                return [(c, r) for r, c in self.type(x)]
+            case syntax.Unary(kind="invT", x=x):
+                t = self.type(x)
+                for r, c in t:
+                    self.union(r, c)
+                return [(c, r) for r, c in t]
+            case syntax.Unary(kind="inv", x=x):
+                t = self.type(x)
+                for r, c in t:
+                    self.union(r, c)
+                return t
+            case syntax.Nary(kind="tensor", items=items):
+                return [slot for i in items for slot in self.type(i)]
+            case syntax.Nary(kind="add", items=items):
+                types = [self.type(i) for i in items]
+                for t in types[1:]:
+                    self.unify(types[0], t)
+                return types[0]
+            case syntax.Nary(kind="mul", items=items):
+                return self.chain_types([self.type(i) for i in items])
+            case syntax.Dot(left=l, right=r) if id(node) in self.apply:
+                op, ((xr, xc),) = self.type(l), self.type(r)
+                if len(op) == 2:
+                    self.union(op[0][1], xr)
+                    self.union(op[1][1], xc)
+                else:
+                    self.union(op[0][1], xr)
+                    self.union(op[1][1], xr)
+                    self.union(op[2][0], xc)
+                    self.union(op[2][1], xc)
+                return [(op[0][0], op[1][0])]
+            case syntax.Dot(left=l, right=r):
+                return self.chain_types([self.type(l), self.type(r)])
+            case syntax.Bilin(form=f, query=q, key=kk):
+                ft, qt, kt = self.type(f), self.type(q), self.type(kk)
+                (apr, apc), (wpr, wpc) = qt
+                (br, bc), (vr, vc) = kt
+                if len(ft) == 3:
+                    (fqr, fqc), (fkr, fkc), (mr, mc) = ft
+                    self.union(fqc, apr)
+                    self.union(fkc, br)
+                else:
+                    (mr, mc), = ft
+                    fqr, fkr = apr, br
+                self.union(mr, wpr)
+                self.union(mc, vr)
+                return [(fqr, apc), (fkr, bc), (wpc, vc)]
+        raise TypeError(node)
+
+    def chain_types(self, types: list[list[tuple[int, int]]]) -> list[tuple[int, int]]:
+        for left, right in zip(types, types[1:]):
+            for (_, lc), (rr, _) in zip(left, right):
+                self.union(lc, rr)
+        return [(a[0], b[1]) for a, b in zip(types[0], types[-1])]
+
+    def default_positions(self) -> None:
+        """Unresolved position factors (all but the last factor of a 2- or 3-factor term) are n_ctx."""
+        for node in self.nodes:
+            t = self.types[id(node)]
+            if len(t) in (2, 3):
+                for r, c in t[:-1]:
+                    for v in (r, c):
+                        if self.value(v) is None:
+                            self.bound[self.find(v)] = N_CTX
+
+    # -- step 4: build expressions, locating the core's shape errors
+    def build(self, node: syntax.Node) -> Expr:
+        try:
+            return self._build(node)
+        except ShapeError as exc:
+            if "(column " in str(exc):
+                raise
+            raise self.fail(ShapeError, self.blame(node), str(exc)) from exc
+
+    def blame(self, node: syntax.Node) -> int:
+        """The column of the operand that does not fit."""
+        if isinstance(node, syntax.Nary) and node.kind in ("mul", "add"):
+            built = [self.build(i) for i in node.items]
+            for k in range(1, len(built)):
+                try:
+                    (Product if node.kind == "mul" else Sum)((built[k - 1], built[k]))
+                except ShapeError:
+                    return node.items[k].col
+        return node.col
+
+    def spaces(self, node: syntax.Node, what: str) -> list[str]:
+        spaces = [self.value(r) for r, _ in self.types[id(node)]]
+        for s in spaces:
+            if s is None:
+                raise self.fail(
+                    ShapeError, node.col,
+                    f"cannot infer the space of {what}: give it as Id_{{d_model}} (or Id[d_model]), or name a shape on the other side",
+                )
+        return spaces
+
+    def _build(self, node: syntax.Node) -> Expr:
+        match node:
+            case syntax.Sym():
+                return Atom(self.symbol(node))
+            case syntax.Id():
+                spaces = self.spaces(node, "Id")
+                return Identity(spaces[0]) if len(spaces) == 1 else Tensor(tuple(Identity(s) for s in spaces))
+            case syntax.Zero():
+                t = self.types[id(node)]
+                shape = tuple((self.value(r), self.value(c)) for r, c in t)
+                if any(s is None for pair in shape for s in pair):
+                    raise self.fail(ShapeError, node.col, "cannot infer the shape of 0 from the other side")
+                return Zero(shape)
+            case syntax.Scale(coefficient=c, x=x):
+                return Scaled(c, self.build(x))
+            case syntax.Unary(kind="T", x=x):
+                return Transpose(self.build(x))
+            case syntax.Unary(kind="inv", x=x):
+                inv = Inverse(self.build(x))
+                inv.normal_form  # a sum has no inverse: report it here, with a caret
+                return inv
+            case syntax.Unary(kind="invT", x=x):
+                inv = Inverse(Transpose(self.build(x)))
+                inv.normal_form
+                return inv
+            case syntax.Nary(kind="tensor", items=items):
+                return Tensor(tuple(self.build(i) for i in items))
+            case syntax.Nary(kind="add", items=items):
+                return Sum(tuple(self.build(i) for i in items))
+            case syntax.Nary(kind="mul", items=items):
+                return Product(tuple(self.build(i) for i in items))
+            case syntax.Dot(left=l, right=r) if id(node) in self.apply:
+                return Apply(self.build(l), self.build(r))
+            case syntax.Dot(left=l, right=r):
+                return Product((self.build(l), self.build(r)))
+            case syntax.Bilin(form=f, query=q, key=k):
+                return Bilinear(self.build(f), self.build(q), self.build(k))
+        raise TypeError(node)
+
+    def run(self, sides: list[syntax.Node], shape: Shape | None) -> list[Expr]:
+        nodes = [self.matrix(self.instantiate(s, {}), s.col) for s in sides]
+        k = next((a for a in map(self.own_arity, nodes) if a is not None), None)
+        k = k if k is not None else (len(shape) if shape else 1)
+        for n in nodes:
+            self.assign_arity(n, k)
+        types = [self.type(n) for n in nodes]
+        for t in types[1:]:
+            self.unify(types[0], t)
+        if shape is not None:
+            self.unify(types[0], [(self.var(r), self.var(c)) for r, c in shape])
+        self.default_positions()
+        return [self.build(n) for n in nodes]
+
+
+def elaborate(
+    text: str,
+    declarations: Mapping[str, tuple[str, str]],
+    heads: tuple[int, ...] | None,
+    shape: Shape | None,
+) -> list[Expr]:
+    """The expressions of the chain ``text`` (e₀ = e₁ = …), sharing Id's inferred spaces."""
+    sides = syntax.Parser(text).chain()
+    return _Elaborator(text, declarations, heads).run(sides, shape)

@@ -1,0 +1,166 @@
+"""Q-, K- and V-composition scores between every head of an earlier layer and every head of a later one (C17).
+
+    score(M_A, M_B) = ‖M_A M_B‖_F / (‖M_A‖_F ‖M_B‖_F) ∈ [0, 1]   (0 if either matrix is 0)
+
+For a writer w (earlier layer) and a reader r (later layer):
+
+    Q-composition  ‖W_QK^rᵀ W_OV^w‖_F / (‖W_QK^r‖_F ‖W_OV^w‖_F)
+    K-composition  ‖W_QK^r  W_OV^w‖_F / (‖W_QK^r‖_F ‖W_OV^w‖_F)
+    V-composition  ‖W_OV^r  W_OV^w‖_F / (‖W_OV^r‖_F ‖W_OV^w‖_F)
+
+These are TransformerLens's ``all_composition_scores`` (OV_TL·QK_TL, OV_TL·QK_TLᵀ, OV_TL·OV_TL
+with row-vector OV_TL = W_OVᵀ, QK_TL = W_QK) up to transposition, which leaves ‖·‖_F alone.
+
+Nothing d_model × d_model is formed. For any R_K with R_Kᵀ R_K = W_K W_Kᵀ (a d_head × d_head
+square root of a Gram matrix) and likewise R_V, ‖W_Kᵀ X‖_F = ‖R_K X‖_F and ‖X W_V‖_F = ‖X R_Vᵀ‖_F, so
+‖W_Kᵀ W_Q W_O^w W_V^w‖_F = ‖R_K W_Q · W_O^w R_V^wᵀ‖_F, and likewise for K (R_Q W_K) and V (R_O W_V). So every reader contributes three d_head × d_model
+blocks and every writer one d_model × d_head block, and one matrix product per reader layer
+gives all its pairs' numerators.
+
+Baseline: the same scores for heads with independent Gaussian weights of the same shapes (a
+seeded sample). Their distribution is invariant under rotations of the residual stream, and
+averaging ‖M_A R M_B‖² over rotations R gives ‖M_A‖²‖M_B‖²/d_model, so the root mean square
+baseline is exactly 1/√d_model for every mode.
+
+>>> from tensoralg.models.circuits import head_weights
+>>> from tensoralg.models.toy_models import induction_model
+>>> scores = composition_scores(head_weights(induction_model(n_vocab=4, n_ctx=6)))
+>>> round(float(scores.k[0, 1]) ** -2, 9), float(scores.q[0, 1]), float(scores.v[0, 1])   # K = 1/√(2·n_vocab)
+(8.0, 0.0, 0.0)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .circuits import Head, HeadWeights, gram_root, label
+from ..errors import ShapeError
+
+MODES = ("Q", "K", "V")
+
+
+def composition_score(M_A: np.ndarray, M_B: np.ndarray) -> float:
+    """‖M_A M_B‖_F / (‖M_A‖_F ‖M_B‖_F) for dense matrices (the definition; 0 if either is 0)."""
+    M_A, M_B = np.asarray(M_A, dtype=float), np.asarray(M_B, dtype=float)
+    if M_A.ndim != 2 or M_B.ndim != 2 or M_A.shape[1] != M_B.shape[0]:
+        raise ShapeError(f"composition score of {M_A.shape} and {M_B.shape}: not a matrix product")
+    size = np.linalg.norm(M_A) * np.linalg.norm(M_B)
+    return float(np.linalg.norm(M_A @ M_B) / size) if size > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Composition scores of random heads of the same shapes: mean, standard deviation, RMS."""
+
+    mean: float
+    std: float
+    rms: float
+    samples: int
+
+    def z(self, score: float | np.ndarray) -> float | np.ndarray:
+        """How many baseline standard deviations ``score`` lies above the baseline mean."""
+        return (score - self.mean) / self.std if self.std > 0 else np.inf * np.sign(score - self.mean)
+
+
+@dataclass(frozen=True, eq=False)
+class CompositionScores:
+    """``q[w, r]``, ``k[w, r]``, ``v[w, r]``: writer head w into reader head r (indices into ``labels``).
+
+    Pairs where w is not in an earlier layer than r are 0 and False in ``pairs``, as in TransformerLens.
+    """
+
+    labels: tuple[Head, ...]
+    q: np.ndarray
+    k: np.ndarray
+    v: np.ndarray
+    pairs: np.ndarray
+    baseline: dict[str, Baseline]
+
+    def mode(self, name: str) -> np.ndarray:
+        if name not in MODES:
+            raise ShapeError(f"composition mode must be one of {', '.join(MODES)}; got {name!r}")
+        return {"Q": self.q, "K": self.k, "V": self.v}[name]
+
+    def top(self, count: int) -> list[dict]:
+        """The ``count`` pairs (over all modes) most above their baseline, as records for printing/JSON."""
+        w, r = np.nonzero(self.pairs)
+        rows = []
+        for name in MODES:
+            scores = self.mode(name)[w, r]
+            base = self.baseline[name]
+            rows += [
+                {"mode": name, "writer": label(self.labels[a]), "reader": label(self.labels[b]), "score": float(s),
+                 "baseline_mean": base.mean, "baseline_std": base.std, "ratio": float(s / base.mean) if base.mean > 0 else None}
+                for a, b, s in zip(w, r, scores)
+            ]
+        rows.sort(key=lambda row: (-row["score"] / max(self.baseline[row["mode"]].mean, 1e-300), row["mode"], row["writer"], row["reader"]))
+        return rows[:count]
+
+
+def _pieces(W_Q: np.ndarray, W_K: np.ndarray, W_V: np.ndarray, W_O: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Reader blocks (3, H, k, d), writer blocks (H, d, k), and the norms ‖W_QK‖_F, ‖W_OV‖_F."""
+    def root(M: np.ndarray) -> np.ndarray:  # R with RᵀR = M Mᵀ, for M = W_Q, W_K, W_V (d_head × d_model)
+        return gram_root(M @ np.swapaxes(M, -1, -2))
+
+    R_Q, R_K, R_V, R_O = root(W_Q), root(W_K), root(W_V), gram_root(np.swapaxes(W_O, -1, -2) @ W_O)
+    readers = np.stack([R_K @ W_Q, R_Q @ W_K, R_O @ W_V])
+    writers = W_O @ np.swapaxes(R_V, -1, -2)
+    qk_norm = np.linalg.norm(R_Q @ np.swapaxes(R_K, -1, -2), axis=(-2, -1))
+    ov_norm = np.linalg.norm(R_O @ np.swapaxes(R_V, -1, -2), axis=(-2, -1))
+    return readers, writers, qk_norm, ov_norm
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    return np.divide(numerator, denominator, out=np.zeros(np.broadcast_shapes(numerator.shape, denominator.shape)), where=denominator > 0)
+
+
+def random_baseline(
+    d_model: int, d_head: int, rng: np.random.Generator, samples: int = 100, dtype: type = np.float64
+) -> dict[str, Baseline]:
+    """Scores of ``samples`` independent pairs of Gaussian heads (d_head × d_model maps), per mode."""
+    if samples < 2:
+        raise ShapeError(f"a baseline needs at least 2 samples; got {samples}")
+    scores = []
+    for start in range(0, samples, 25):  # batches bound the memory at real d_model
+        n = min(25, samples - start)
+        shape = (2, n, d_head, d_model)
+        W_Q, W_K, W_V = (rng.standard_normal(shape, dtype=dtype) for _ in range(3))
+        W_O = rng.standard_normal((2, n, d_model, d_head), dtype=dtype)
+        readers, _, qk_norm, ov_norm = _pieces(W_Q[0], W_K[0], W_V[0], W_O[0])
+        _, writers, _, writer_norm = _pieces(W_Q[1], W_K[1], W_V[1], W_O[1])
+        numerators = np.linalg.norm(readers @ writers, axis=(-2, -1))  # 3 × n: sample i with sample i
+        scores.append(_ratio(numerators, np.stack([qk_norm, qk_norm, ov_norm]) * writer_norm))
+    s = np.concatenate(scores, axis=1)
+    return {name: Baseline(float(s[m].mean()), float(s[m].std(ddof=1)), float(np.sqrt((s[m] ** 2).mean())), samples)
+            for m, name in enumerate(MODES)}
+
+
+def composition_scores(
+    heads: HeadWeights, rng: np.random.Generator | None = None, baseline_samples: int = 100
+) -> CompositionScores:
+    """All Q/K/V composition scores between heads of earlier and later layers, with the random baseline.
+
+    ``rng`` draws the baseline (default: a generator seeded with 0, so results are reproducible).
+    Cost: Σ over reader layers of 3·H_l·d_head × d_model × (heads before l)·d_head multiply-adds.
+    """
+    readers, writers, qk_norm, ov_norm = _pieces(heads.W_Q, heads.W_K, heads.W_V, heads.W_O)
+    H, k = len(heads.labels), heads.W_Q.shape[1]
+    layers = heads.layers
+    scores = np.zeros((3, H, H))
+    for l in np.unique(layers):
+        r_idx, w_idx = np.flatnonzero(layers == l), np.flatnonzero(layers < l)
+        if w_idx.size == 0:
+            continue
+        block = readers[:, r_idx].reshape(-1, readers.shape[-1])  # (3·R·k) × d
+        right = np.swapaxes(writers[w_idx], 0, 1).reshape(writers.shape[1], -1)  # d × (W·k)
+        product = (block @ right).reshape(3, r_idx.size, k, w_idx.size, k)
+        numerators = np.sqrt(np.einsum("mrawb,mrawb->mwr", product, product))
+        reader_norms = np.stack([qk_norm[r_idx], qk_norm[r_idx], ov_norm[r_idx]])[:, None, :]
+        scores[:, w_idx[:, None], r_idx[None, :]] = _ratio(numerators, reader_norms * ov_norm[w_idx][None, :, None])
+    pairs = layers[:, None] < layers[None, :]
+    d_model = heads.W_E.shape[0]
+    rng = rng if rng is not None else np.random.default_rng(0)
+    baseline = random_baseline(d_model, k, rng, baseline_samples, np.float32 if heads.W_Q.dtype == np.float32 else np.float64)
+    return CompositionScores(heads.labels, scores[0], scores[1], scores[2], pairs, baseline)

@@ -1,0 +1,168 @@
+"""Previous-token and induction heads, from the weights alone and from behaviour (CLAIMS C18).
+
+From the weights:
+
+* previous-token score of a head: run the positional QK circuit alone,
+  A = softmax*(s · W_posᵀ W_QK W_pos), and average A[i, i−1] over positions i ≥ 1.
+  A candidate scores ≥ ``min_previous`` (default 0.5).
+* induction evidence of a head r in a later layer than a previous-token candidate w:
+  the K-composition score of (w, r) and its z-score against the random baseline; the copying
+  score Σλ/Σ|λ| of r's OV circuit W_U W_OV^r W_E; and the same-matching score Σλ/Σ|λ| of the
+  K-composition QK circuit W_Eᵀ W_QK^r W_OV^w W_E (query token against the token w moved into
+  the key position). A candidate has z ≥ ``min_z`` and both scores ≥ ``min_copying``/``min_matching``.
+
+From behaviour (Olsson et al. 2022), on T distinct random tokens repeated once (length 2T):
+
+* prefix matching: mean attention from position i ≥ T to i − T + 1, the token after the
+  current token's earlier occurrence;
+* copying: fraction of positions i ≥ T where the head's direct logit effect W_U·out_h[i]
+  raises the token it attends to most (argmax_j A[i, j]) strictly above every other token.
+
+>>> from tensoralg.models.circuits import head_weights, label
+>>> from tensoralg.models.toy_models import induction_model
+>>> model = induction_model(n_vocab=6, n_ctx=12)
+>>> heads = head_weights(model)
+>>> [e.is_candidate for e in previous_token_evidence(heads)]
+[True, False]
+>>> [(label(e.head), e.is_candidate) for e in induction_evidence(heads)]
+[('L1H0', True)]
+>>> b = behavioural_scores(model, np.random.default_rng(0), seq_len=5)
+>>> b.prefix_matching.round(2).tolist(), b.copying.tolist()
+([0.0, 1.0], [0.0, 1.0])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .circuits import Frame, Head, HeadWeights, copying_scores, k_composition_qk_circuits, ov_circuits
+from .composition import CompositionScores, composition_scores
+from ..errors import ShapeError
+from .model import Model, causal_softmax, forward
+
+@dataclass(frozen=True)
+class PreviousTokenEvidence:
+    """A head's mean attention to the previous position under its positional QK circuit alone."""
+
+    head: Head
+    score: float
+    is_candidate: bool
+
+
+@dataclass(frozen=True)
+class InductionEvidence:
+    """Why a head is (or is not) an induction head, relative to its best previous-token partner."""
+
+    head: Head
+    previous_token_head: Head
+    k_composition: float
+    k_composition_z: float
+    ov_copying: float
+    same_matching: float
+    is_candidate: bool
+
+
+def previous_token_scores(heads: HeadWeights, positions: int | None = None, group: int = 8) -> np.ndarray:
+    """Mean over i ≥ 1 of softmax*(s · W_posᵀ W_QK W_pos)[i, i−1], for each head (the first ``positions`` positions)."""
+    if heads.W_pos is None:
+        raise ShapeError("previous-token scores need positional embeddings W_pos; this model has none")
+    n_ctx = heads.W_pos.shape[1]
+    n = n_ctx if positions is None else positions
+    if not 2 <= n <= n_ctx:
+        raise ShapeError(f"positions must lie in [2, n_ctx = {n_ctx}]; got {n}")
+    P = heads.W_pos[:, :n]
+    scores = np.empty(len(heads.labels))
+    for start in range(0, len(heads.labels), group):  # n × n scores for a few heads at a time
+        part = slice(start, start + group)
+        S = (P.T @ np.swapaxes(heads.W_Q[part], -1, -2)) @ (heads.W_K[part] @ P)
+        A = causal_softmax(heads.score_scale * S)
+        scores[part] = np.diagonal(A, offset=-1, axis1=-2, axis2=-1).mean(axis=-1)
+    return scores
+
+
+def previous_token_evidence(heads: HeadWeights, min_previous: float = 0.5, positions: int | None = None) -> tuple[PreviousTokenEvidence, ...]:
+    """Every head's previous-token score, flagged as a candidate when ≥ ``min_previous``."""
+    scores = previous_token_scores(heads, positions)
+    return tuple(PreviousTokenEvidence(h, float(s), bool(s >= min_previous)) for h, s in zip(heads.labels, scores))
+
+
+def induction_evidence(
+    heads: HeadWeights,
+    composition: CompositionScores | None = None,
+    previous: tuple[PreviousTokenEvidence, ...] | None = None,
+    *,
+    copying: np.ndarray | None = None,
+    frame: Frame | None = None,
+    min_z: float = 3.0,
+    min_copying: float = 0.5,
+    min_matching: float = 0.5,
+) -> tuple[InductionEvidence, ...]:
+    """Evidence for each head in a later layer than some previous-token candidate (none if there is no candidate).
+
+    ``copying`` (each head's OV copying score) and ``frame`` (the token QK frame) are
+    recomputed when not given; a caller that has them already passes them in, since at
+    vocabulary scale each costs an n_vocab · d_model² product.
+    """
+    composition = composition if composition is not None else composition_scores(heads)
+    previous = previous if previous is not None else previous_token_evidence(heads)
+    candidates = np.array([e.is_candidate for e in previous], dtype=bool)
+    K = np.where(candidates[:, None] & composition.pairs, composition.k, -np.inf)
+    readers = np.flatnonzero(np.isfinite(K).any(axis=0))
+    if readers.size == 0:
+        return ()
+    writers = K[:, readers].argmax(axis=0)
+    copying = copying if copying is not None else copying_scores(ov_circuits(heads))
+    matching = copying_scores(k_composition_qk_circuits(heads, list(zip(writers, readers)), frame))
+    base = composition.baseline["K"]
+    evidence = []
+    for w, r, m in zip(writers, readers, matching):
+        k, z = float(composition.k[w, r]), float(base.z(composition.k[w, r]))
+        ok = z >= min_z and copying[r] >= min_copying and m >= min_matching
+        evidence.append(InductionEvidence(heads.labels[r], heads.labels[w], k, z, float(copying[r]), float(m), bool(ok)))
+    return tuple(evidence)
+
+
+@dataclass(frozen=True, eq=False)
+class BehaviouralScores:
+    """Olsson et al.'s prefix-matching and copying scores per head (``labels`` order), on repeated random tokens."""
+
+    labels: tuple[Head, ...]
+    prefix_matching: np.ndarray
+    copying: np.ndarray
+    seq_len: int
+    sequences: int
+
+
+def behavioural_scores(model: Model, rng: np.random.Generator, seq_len: int | None = None, sequences: int = 4) -> BehaviouralScores:
+    """Run ``sequences`` sequences of ``seq_len`` random tokens, each followed by itself, through ``forward``.
+
+    Tokens within a sequence are distinct when seq_len ≤ n_vocab, so the earlier occurrence is unique.
+    """
+    T = seq_len if seq_len is not None else min(25, (model.n_ctx or 50) // 2)
+    if T < 2 or (model.n_ctx is not None and 2 * T > model.n_ctx):
+        raise ShapeError(f"seq_len must be ≥ 2 with 2·seq_len ≤ n_ctx = {model.n_ctx}; got {T}")
+    if sequences < 1:
+        raise ShapeError(f"sequences must be ≥ 1; got {sequences}")
+    labels = model.head_labels
+    prefix, copying = np.zeros(len(labels)), np.zeros(len(labels))
+    second = np.arange(T, 2 * T)
+    for _ in range(sequences):
+        first = rng.choice(model.n_vocab, size=T, replace=T > model.n_vocab)
+        tokens = np.concatenate([first, first])
+        run = forward(model, tokens)
+        start = 0
+        for pattern, out in zip(run.patterns, run.head_outputs):
+            heads = slice(start, start + pattern.shape[0])
+            start += pattern.shape[0]
+            prefix[heads] += pattern[:, second, second - T + 1].mean(axis=-1)
+            out = out[:, second]
+            if model.layer_norm:  # the final LayerNorm centres each position; its positive scale cannot change an argmax
+                out = out - out.mean(axis=-1, keepdims=True)
+            direct = out @ model.W_U.T  # heads × T × n_vocab
+            attended = tokens[pattern[:, second].argmax(axis=-1)]
+            own = np.take_along_axis(direct, attended[..., None], axis=-1)
+            strictly_top = (direct >= own).sum(axis=-1) == 1
+            copying[heads] += strictly_top.mean(axis=-1)
+    return BehaviouralScores(labels, prefix / sequences, copying / sequences, T, sequences)

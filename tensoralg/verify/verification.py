@@ -1,0 +1,462 @@
+"""Verdicts on identities: PROVED, REFUTED (with a counterexample), HOLDS or ERROR.
+
+:func:`verify_identity` decides an identity LHS = RHS of the tensor-product algebra:
+
+* PROVED — the normal forms agree (after unfolding W_OV = W_O W_V, W_QK = W_Qᵀ W_K),
+  so the identity holds in the free algebra: for all matrices of all sizes.
+* REFUTED — the normal forms differ, and exact evaluation on a random instance
+  finds an entry where the sides differ. Distinct normal forms always have a
+  counterexample: if the difference has a term whose words have k letters, it is
+  not an identity once every space has size n ≥ k + 1 (follow k + 1 distinct basis
+  vectors along the word; the monomial of that path comes from that word alone;
+  without transposes Amitsur–Levitzki already gives n > k/2). The search evaluates
+  over GF(2⁶¹ − 1) with all spaces of size n = 1, 2, … and stops at the first
+  difference; then it shrinks the sizes space by space and reports an instance
+  over ℚ with small integer entries: dims, seed, entry and both values.
+* HOLDS — no symbolic proof, yet every random evaluation agrees (e.g. with
+  definitions not unfolded, or past the size cap). A false identity survives one
+  trial with probability at most D/p (Schwartz–Zippel, D the degree of the
+  difference), so the verdict carries the bound (D/p)^trials.
+* ERROR — the input is ill-formed (shapes that differ, a parse error …).
+
+:func:`verify_numeric` checks model-level claims with non-polynomial parts
+(softmax, LayerNorm, an MLP) in float64 on random draws, and :func:`check_formula`
+parses a formula typed by a person.
+
+>>> from tensoralg.algebra.expr import atom, Tensor
+>>> from tensoralg.algebra.symbols import standard_symbol as s
+>>> A, B, W, V = (atom(s(n, 0, h)) for n, h in (("A", 0), ("A", 1), ("W_OV", 0), ("W_OV", 1)))
+>>> verify_identity(Tensor((A, W)) @ Tensor((B, V)), Tensor((A @ B, W @ V))).status
+'PROVED'
+>>> v = verify_identity(Tensor((A, W)) @ Tensor((B, V)), Tensor((B @ A, W @ V)))
+>>> v.status, v.counterexample.dims
+('REFUTED', {'d_head': 1, 'd_model': 1, 'n_ctx': 2})
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from ..algebra.definitions import expand_definitions
+from ..algebra.evaluate import evaluate_with
+from ..errors import ShapeError, TensoralgError
+from ..algebra.exact import (
+    PRIME_FIELD,
+    RATIONALS,
+    Field,
+    SingularValueError,
+    first_difference,
+    invertible_symbols,
+    matrix_text,
+    random_instance,
+)
+from ..algebra.expr import Atom, Expr, canonical_tree, format_shape, spaces_in, symbols_in
+from ..algebra.normal_form import NormalForm
+from ..algebra.printing import to_unicode
+
+STATUSES = ("PROVED", "REFUTED", "HOLDS", "ERROR")
+
+#: Largest size tried for every space, by number of tensor factors: tensor terms
+#: are evaluated as dense Kronecker products, whose size grows like n^(2·factors).
+SIZE_CAP = {1: 12, 2: 8, 3: 5}
+#: Random ℚ instances tried to turn a GF(p) difference into a readable one.
+RATIONAL_ATTEMPTS = 200
+
+
+@dataclass(frozen=True)
+class Counterexample:
+    """Where and how an identity fails, enough to reproduce it.
+
+    ``entry`` is (i₁, j₁, i₂, j₂, …): row and column in each tensor factor (a plain
+    matrix has (i, j)). The instance is ``tensoralg.algebra.exact.random_instance(symbols,
+    dims, seed, field)`` for exact fields, or the draw ``sides(default_rng(seed))``
+    of a numeric check; ``values`` lists it (symbol, rows) when it is small.
+    """
+
+    dims: Mapping[str, int]
+    seed: int
+    field: str
+    entry: tuple[int, ...]
+    lhs_value: str
+    rhs_value: str
+    note: str = ""
+    values: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = ()
+
+    def entry_text(self) -> str:
+        pairs = [f"[{self.entry[k]},{self.entry[k + 1]}]" for k in range(0, len(self.entry) - 1, 2)]
+        if len(self.entry) % 2:
+            pairs.append(f"[{self.entry[-1]}]")
+        return "⊗".join(pairs) if pairs else "[]"
+
+    def describe(self) -> str:
+        """One or two lines: the sizes, field and seed, the entry and both values."""
+        sizes = ", ".join(f"{k}={v}" for k, v in sorted(self.dims.items())) or "scalars"
+        text = (
+            f"{sizes} over {self.field}, seed {self.seed}: entry {self.entry_text()} "
+            f"has LHS = {self.lhs_value}, RHS = {self.rhs_value}"
+        )
+        return text + (f"\n{self.note}" if self.note else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dims": dict(sorted(self.dims.items())),
+            "seed": self.seed,
+            "field": self.field,
+            "entry": list(self.entry),
+            "lhs_value": self.lhs_value,
+            "rhs_value": self.rhs_value,
+            "note": self.note,
+            "values": {name: [list(row) for row in rows] for name, rows in self.values},
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of a check: status, method, statement, a human-readable detail."""
+
+    status: str
+    method: str
+    statement: str
+    detail: str
+    counterexample: Counterexample | None = None
+    error_bound: float | None = None
+    seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown status {self.status!r}")
+
+    @property
+    def ok(self) -> bool:
+        """True for PROVED and HOLDS."""
+        return self.status in ("PROVED", "HOLDS")
+
+    @property
+    def exit_code(self) -> int:
+        """The command line's exit code: 0 proved or holds, 1 refuted, 2 bad input."""
+        return 0 if self.ok else 1 if self.status == "REFUTED" else 2
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "ok": self.ok,
+            "method": self.method,
+            "statement": self.statement,
+            "detail": self.detail,
+            "counterexample": None if self.counterexample is None else self.counterexample.to_json(),
+            "error_bound": self.error_bound,
+            "seconds": round(self.seconds, 6),
+        }
+
+    def describe(self) -> str:
+        """The verdict as a few lines of text, as the command line prints it."""
+        lines = [f"{self.status} ({self.method}, {self.seconds:.3f} s): {self.statement}", f"  {self.detail}"]
+        if self.counterexample is not None:
+            lines += ["  counterexample: " + self.counterexample.describe().replace("\n", "\n  ")]
+            for name, rows in self.counterexample.values:
+                lines.append(f"    {name} = [" + "; ".join(" ".join(r) for r in rows) + "]")
+        return "\n".join(lines)
+
+
+def _error(statement: str, exc: Exception, start: float, method: str = "symbolic") -> Verdict:
+    return Verdict("ERROR", method, statement, str(exc), seconds=time.perf_counter() - start)
+
+
+def _statement(lhs: Expr, rhs: Expr) -> str:
+    return f"{to_unicode(lhs)} = {to_unicode(rhs)}"
+
+
+def _term_text(nf: NormalForm, limit: int = 3) -> str:
+    from ..algebra.normal_form import collect_like_terms
+
+    head = collect_like_terms(nf.shape, nf.sorted_terms[:limit])
+    text = to_unicode(canonical_tree(head))
+    more = len(nf) - limit
+    return text + (f" + … ({more} more)" if more > 0 else "")
+
+
+def _min_degree(nf: NormalForm) -> int:
+    return min((sum(map(len, key)) for key in nf.terms), default=0)
+
+
+def _degree_bound(nf: NormalForm, dims: Mapping[str, int]) -> int:
+    """The degree, in the random entries, of every entry of nf's value.
+
+    X⁻¹ = adj(X)/det(X): clearing denominators by det(X)^m (m the most inverses of X
+    in one term) adds at most m·n_X to the degree of each term.
+    """
+    plain, inverses = 0, {}
+    for key in nf.terms:
+        counts: dict[Any, int] = {}
+        n_plain = 0
+        for word in key:
+            for letter in word:
+                if letter.inverse:
+                    counts[letter.symbol] = counts.get(letter.symbol, 0) + 1
+                else:
+                    n_plain += 1
+        plain = max(plain, n_plain)
+        for symbol, m in counts.items():
+            inverses[symbol] = max(inverses.get(symbol, 0), m)
+    return plain + sum(m * dims[s.rows] for s, m in inverses.items())
+
+
+@dataclass(frozen=True)
+class _Search:
+    """The sides of one identity, ready for exact evaluation."""
+
+    lhs: Expr
+    rhs: Expr
+    symbols: frozenset
+    invertible: frozenset
+    spaces: tuple[str, ...]
+
+    def differs(self, dims: Mapping[str, int], seed: int, field: Field) -> tuple | None:
+        try:
+            values = random_instance(self.symbols, dims, seed, field, self.invertible)
+            # The sides are unfolded already (verify_identity), so the walk runs on them directly.
+            left = evaluate_with(self.lhs, values, dims, field)
+            right = evaluate_with(self.rhs, values, dims, field)
+        except SingularValueError:
+            return None
+        found = first_difference(left, right, self.lhs.shape, dims, field)
+        return None if found is None else (found, values)
+
+    def fails(self, dims: Mapping[str, int], seeds: Sequence[int]) -> tuple | None:
+        for seed in seeds:
+            found = self.differs(dims, seed, PRIME_FIELD)
+            if found is not None:
+                return seed, found
+        return None
+
+
+def _shrink(search: _Search, dims: dict[str, int], seeds: Sequence[int]) -> dict[str, int]:
+    """Greedily make each space as small as possible while the sides still differ."""
+    changed = True
+    while changed:
+        changed = False
+        for space in search.spaces:
+            for smaller in range(1, dims[space]):
+                trial = {**dims, space: smaller}
+                if search.fails(trial, seeds) is not None:
+                    dims, changed = trial, True
+                    break
+    return dims
+
+
+def _counterexample(search: _Search, dims: dict[str, int], seed: int, seeds: Sequence[int]) -> Counterexample:
+    """A readable counterexample over ℚ at ``dims``, else the GF(p) one."""
+    found = None
+    for s in range(seed, seed + RATIONAL_ATTEMPTS):
+        found = search.differs(dims, s, RATIONALS)
+        if found is not None:
+            field_, used = RATIONALS, s
+            break
+    if found is None:
+        used, found = search.fails(dims, seeds)
+        field_ = PRIME_FIELD
+    (entry, lhs_value, rhs_value), values = found
+    small = sum(v.nrows() * v.ncols() for v in values.values()) <= 64
+    listed = tuple((to_unicode(Atom(s)), matrix_text(v, field_)) for s, v in sorted(values.items())) if small else ()
+    names = ", ".join(to_unicode(Atom(s)) for s in sorted(values))
+    inverted = ", ".join(to_unicode(Atom(s)) for s in sorted(search.invertible))
+    note = (
+        f"instance: tensoralg.algebra.exact.random_instance([{names}], dims, seed={used}, field={field_.name!r}"
+        + (f", invertible=[{inverted}])" if inverted else ")")
+    )
+    return Counterexample(dict(sorted(dims.items())), used, field_.name, entry, lhs_value, rhs_value, note, listed)
+
+
+def verify_identity(lhs: Expr, rhs: Expr, *, seed: int = 0, trials: int = 3, expand: bool = True) -> Verdict:
+    """PROVED, REFUTED, HOLDS or ERROR for the identity lhs = rhs (see the module docstring).
+
+    ``expand`` unfolds the definitions W_OV = W_O W_V and W_QK = W_Qᵀ W_K before
+    comparing normal forms; exact evaluation always uses them. ``seed`` fixes the
+    random instances, ``trials`` is the number of instances per size.
+
+    >>> from tensoralg.algebra.expr import atom
+    >>> from tensoralg.algebra.symbols import standard_symbol as s
+    >>> verify_identity(atom(s("W_OV", 0)), atom(s("W_O", 0)) @ atom(s("W_V", 0))).status
+    'PROVED'
+    >>> verify_identity(atom(s("W_OV", 0)), atom(s("W_O", 0)) @ atom(s("W_V", 0)), expand=False).status
+    'HOLDS'
+    """
+    start = time.perf_counter()
+    statement = _statement(lhs, rhs)
+    try:
+        if lhs.shape != rhs.shape:
+            raise ShapeError(f"the sides have different shapes: {format_shape(lhs.shape)} and {format_shape(rhs.shape)}")
+        if trials < 1:
+            raise TensoralgError(f"trials must be at least 1; got {trials}")
+        if seed < 0:
+            raise TensoralgError(f"the seed must be a non-negative integer; got {seed}")
+        # Exact evaluation always unfolds the definitions; the symbolic comparison only with ``expand``.
+        exp_l, exp_r = expand_definitions(lhs), expand_definitions(rhs)
+        left, right = (exp_l, exp_r) if expand else (lhs, rhs)
+        nl, nr = left.normal_form, right.normal_form
+    except TensoralgError as exc:
+        return _error(statement, exc, start)
+    unfolded = " (W_OV, W_QK unfolded)" if expand and (left is not lhs or right is not rhs) else ""
+    if nl == nr:
+        return Verdict(
+            "PROVED", "symbolic", statement,
+            f"normal forms agree{unfolded}: {len(nl)} term(s) of degree ≤ {nl.degree}",
+            seconds=time.perf_counter() - start,
+        )
+    try:
+        return _evaluate(exp_l, exp_r, nl.difference(nr), statement, seed, trials, start)
+    except TensoralgError as exc:
+        return _error(statement, exc, start, "exact")
+
+
+def _evaluate(
+    exp_l: Expr, exp_r: Expr, diff: NormalForm, statement: str, seed: int, trials: int, start: float
+) -> Verdict:
+    """Exact search on the sides with definitions unfolded; ``diff`` is the difference as compared."""
+    differing = f"the normal forms differ by {_term_text(diff)}"
+    exp_diff = exp_l.normal_form.difference(exp_r.normal_form)
+    if not exp_diff.terms:
+        return Verdict(
+            "HOLDS", "exact", statement,
+            f"{differing} as written, but they agree once W_OV = W_O W_V and W_QK = W_Qᵀ W_K are "
+            "unfolded (exact evaluation always unfolds them)",
+            error_bound=0.0, seconds=time.perf_counter() - start,
+        )
+    search = _Search(
+        exp_l,
+        exp_r,
+        symbols_in(exp_l) | symbols_in(exp_r),
+        invertible_symbols(exp_l) | invertible_symbols(exp_r),
+        tuple(sorted(spaces_in(exp_l) | spaces_in(exp_r))),
+    )
+    seeds = range(seed, seed + trials)
+    # The size bound is about the polynomial the search evaluates: the unfolded difference.
+    need = _min_degree(exp_diff) + 1
+    top = max(1, min(SIZE_CAP.get(len(exp_l.shape), 4), need))
+    for n in range(1, top + 1):
+        dims = {space: n for space in search.spaces}
+        hit = search.fails(dims, seeds)
+        if hit is not None:
+            dims = _shrink(search, dims, seeds)
+            cx = _counterexample(search, dims, hit[0], seeds)
+            return Verdict(
+                "REFUTED", "exact", statement, differing + "; exact evaluation finds a counterexample",
+                counterexample=cx, seconds=time.perf_counter() - start,
+            )
+    dims = {space: top for space in search.spaces}
+    degree = _degree_bound(exp_diff, dims)
+    guard = sum(dims[s.rows] for s in search.invertible)
+    p = float(PRIME_FIELD.modulus)
+    per_trial = min(1.0, (degree / p) / (1 - guard / p))
+    why = (
+        f"a difference must show by size {need}, above the cap {top}"
+        if need > top
+        else "the difference vanishes on every instance (a relation outside the free algebra)"
+    )
+    bound = per_trial**trials
+    return Verdict(
+        "HOLDS", "exact", statement,
+        f"{differing}, but {trials} random instance(s) over {PRIME_FIELD.name} agree at every size "
+        f"1…{top}; {why}. If false at size {top}, one trial would miss with probability ≤ "
+        f"{degree}/p (Schwartz–Zippel), all {trials} with ≤ {bound:.3g}",
+        error_bound=bound, seconds=time.perf_counter() - start,
+    )
+
+
+def verify_numeric(
+    statement: str,
+    sides: Callable[[np.random.Generator], tuple],
+    *,
+    seed: int = 0,
+    trials: int = 5,
+    rtol: float = 1e-9,
+) -> Verdict:
+    """HOLDS when ``sides(rng)`` returns equal arrays for every trial, else REFUTED.
+
+    Trial k draws with ``numpy.random.default_rng(seed + k)``. Two arrays L, R agree
+    when max|L − R| ≤ rtol · scale, where scale is the largest magnitude of L and R,
+    or a third value returned by ``sides`` (the magnitude of the terms that were
+    summed, for sides that are small differences of large terms): float64 rounding
+    is ~1e-16 of that scale, far below rtol, so it never yields a false REFUTED.
+
+    >>> verify_numeric("exp(a+b) = exp(a)exp(b)", lambda r: (lambda a, b: (np.exp(a + b), np.exp(a) * np.exp(b)))(*r.normal(size=(2, 3)))).status
+    'HOLDS'
+    >>> v = verify_numeric("sin = cos", lambda r: (lambda a: (np.sin(a), np.cos(a)))(r.normal(size=4)), seed=3)
+    >>> v.status, v.counterexample.seed, v.counterexample.entry
+    ('REFUTED', 3, (3,))
+    """
+    start = time.perf_counter()
+    worst = 0.0
+    for k in range(trials):
+        trial_seed = seed + k
+        try:
+            out = sides(np.random.default_rng(trial_seed))
+            left, right = np.asarray(out[0], dtype=np.float64), np.asarray(out[1], dtype=np.float64)
+            if left.shape != right.shape:
+                raise ShapeError(f"the sides have shapes {left.shape} and {right.shape} (seed {trial_seed})")
+            if not (np.all(np.isfinite(left)) and np.all(np.isfinite(right))):
+                raise TensoralgError(f"non-finite values in the sides (seed {trial_seed})")
+        except TensoralgError as exc:
+            return _error(statement, exc, start, "numeric")
+        magnitude = max(float(np.max(np.abs(left), initial=0.0)), float(np.max(np.abs(right), initial=0.0)))
+        scale = max(magnitude, float(out[2]) if len(out) > 2 else 0.0)
+        gap = np.abs(left - right)
+        largest = float(np.max(gap, initial=0.0))
+        if largest > rtol * scale:
+            where = tuple(int(i) for i in np.unravel_index(int(np.argmax(gap)), gap.shape))
+            cx = Counterexample(
+                {f"axis{i}": n for i, n in enumerate(left.shape)}, trial_seed, "float64", where,
+                repr(float(left[where])), repr(float(right[where])),
+                f"rerun: sides(numpy.random.default_rng({trial_seed})); |LHS − RHS| = {largest:.3g} "
+                f"> {rtol:g} × scale {scale:.3g}",
+            )
+            return Verdict(
+                "REFUTED", "numeric", statement, f"trial {k + 1} of {trials} disagrees",
+                counterexample=cx, seconds=time.perf_counter() - start,
+            )
+        worst = max(worst, largest / scale if scale else 0.0)
+    return Verdict(
+        "HOLDS", "numeric", statement,
+        f"{trials} random draw(s) agree in float64 (seeds {seed}…{seed + trials - 1}); largest "
+        f"relative deviation {worst:.2g} ≤ {rtol:g}",
+        seconds=time.perf_counter() - start,
+    )
+
+
+def check_formula(
+    text: str,
+    *,
+    declarations: Sequence[str] = (),
+    heads: Sequence[int] | None = None,
+    seed: int = 0,
+    trials: int = 3,
+    expand: bool = True,
+) -> Verdict:
+    """The verdict on a typed identity "LHS == RHS" (see :mod:`tensoralg.formula.parsing`).
+
+    Parse and shape errors become an ERROR verdict carrying the message.
+
+    >>> check_formula("(W_U W_E)ᵀ == W_Eᵀ W_Uᵀ").status
+    'PROVED'
+    >>> check_formula("M N == N M", declarations=["M, N: d_model x d_model"]).status
+    'REFUTED'
+    >>> print(check_formula("W_U W_E +").detail)
+    expected a symbol, a number, '(' or Σ, found the end of the formula (column 10)
+      W_U W_E +
+               ^
+    """
+    from ..formula.parsing import Context, parse_equation
+
+    start = time.perf_counter()
+    try:
+        context = Context.build(declarations, heads)
+        lhs, rhs = parse_equation(text, context)
+    except TensoralgError as exc:
+        return _error(text, exc, start)
+    verdict = verify_identity(lhs, rhs, seed=seed, trials=trials, expand=expand)
+    return replace(verdict, statement=text.strip(), seconds=time.perf_counter() - start)
