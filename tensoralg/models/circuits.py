@@ -83,8 +83,14 @@ class HeadWeights:
         return np.array([l for l, _ in self.labels], dtype=int)
 
 
-def head_weights(model: Model, dtype: type = np.float64) -> HeadWeights:
-    """Stack the heads of all layers of ``model``; every layer must have the same d_head."""
+def head_weights(model: Model, dtype: type | None = None) -> HeadWeights:
+    """Stack the heads of all layers of ``model``; every layer must have the same d_head.
+
+    ``dtype`` defaults to the model's (float32 for a float32 file: the n_vocab-sized products then
+    run as float32 GEMMs with float64 sums, :func:`wide_product`, and everything per head in float64).
+    """
+    if dtype is None:
+        dtype = np.result_type(model.W_E, model.W_U, *(layer.W_Q for layer in model.layers))
     layers = [layer for layer in model.layers if layer.n_heads]
     d_heads = {layer.W_Q.shape[1] for layer in layers}
     if len(d_heads) > 1:
@@ -107,6 +113,23 @@ def head_weights(model: Model, dtype: type = np.float64) -> HeadWeights:
     )
 
 
+def wide_product(left: np.ndarray, right: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """left (a × N) · right (N × b) for a long inner axis N (n_vocab), as a float64 matrix.
+
+    float64 inputs are multiplied directly. Lower-precision inputs are multiplied in their own
+    precision (float32 GEMM, twice the speed and no float64 copy of an n_vocab-sized matrix) one
+    chunk of N at a time, and the chunk products are summed in float64: the rounding error of a
+    float32 sum grows with its length, so a sum of 2048 terms (relative error ≲ 2048·2⁻²⁴ in the
+    worst case, ~√2048·2⁻²⁴ typically) replaces one of 50,257.
+    """
+    if np.result_type(left, right) == np.float64:
+        return left @ right
+    out = np.zeros((left.shape[0], right.shape[1]))
+    for start in range(0, left.shape[1], chunk):
+        out += left[:, start:start + chunk] @ right[start:start + chunk]
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class Frame:
     """The outer factors L (N_out × d) and R (d × N_in) shared by all heads' circuits.
@@ -125,18 +148,18 @@ class Frame:
 
     @cached_property
     def bridge(self) -> np.ndarray:
-        """R L (d × d): the only product touching n_vocab that the eigenvalues need."""
-        return self.right @ self.left
+        """R L (d × d, float64): the only product touching n_vocab that the eigenvalues need."""
+        return wide_product(self.right, self.left)
 
     @cached_property
     def left_gram(self) -> np.ndarray:
-        """Lᵀ L."""
-        return self.right_gram if self.symmetric else self.left.T @ self.left
+        """Lᵀ L (float64)."""
+        return self.right_gram if self.symmetric else wide_product(self.left.T, self.left)
 
     @cached_property
     def right_gram(self) -> np.ndarray:
-        """R Rᵀ."""
-        return self.right @ self.right.T
+        """R Rᵀ (float64)."""
+        return wide_product(self.right, self.right.T)
 
 
 

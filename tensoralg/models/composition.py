@@ -100,16 +100,28 @@ class CompositionScores:
 
 
 def _pieces(W_Q: np.ndarray, W_K: np.ndarray, W_V: np.ndarray, W_O: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Reader blocks (3, H, k, d), writer blocks (H, d, k), and the norms ‖W_QK‖_F, ‖W_OV‖_F."""
+    """Reader blocks (3, H, k, d), writer blocks (H, d, k) in the weights' precision (they feed the big
+    product), and the norms ‖W_QK‖_F, ‖W_OV‖_F; the Gram roots and norms are computed in float64."""
+    low = np.result_type(W_Q, W_K, W_V, W_O)
+    W_Q, W_K, W_V, W_O = (W.astype(np.float64) for W in (W_Q, W_K, W_V, W_O))
+
     def root(M: np.ndarray) -> np.ndarray:  # R with RᵀR = M Mᵀ, for M = W_Q, W_K, W_V (d_head × d_model)
         return gram_root(M @ np.swapaxes(M, -1, -2))
 
     R_Q, R_K, R_V, R_O = root(W_Q), root(W_K), root(W_V), gram_root(np.swapaxes(W_O, -1, -2) @ W_O)
-    readers = np.stack([R_K @ W_Q, R_Q @ W_K, R_O @ W_V])
-    writers = W_O @ np.swapaxes(R_V, -1, -2)
+    readers = np.stack([R_K @ W_Q, R_Q @ W_K, R_O @ W_V]).astype(low, copy=False)
+    writers = (W_O @ np.swapaxes(R_V, -1, -2)).astype(low, copy=False)
     qk_norm = np.linalg.norm(R_Q @ np.swapaxes(R_K, -1, -2), axis=(-2, -1))
     ov_norm = np.linalg.norm(R_O @ np.swapaxes(R_V, -1, -2), axis=(-2, -1))
     return readers, writers, qk_norm, ov_norm
+
+
+def _frobenius_of_products(block: np.ndarray, right: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """‖·‖_F of every k × k block of block @ right, reshaped to ``shape`` = (…, k, W, k): the product in
+    the inputs' precision (one GEMM), the squares summed in float64."""
+    product = block @ right
+    np.square(product, out=product)
+    return np.sqrt(product.reshape(shape).sum(axis=(-3, -1), dtype=np.float64))
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -119,7 +131,11 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 def random_baseline(
     d_model: int, d_head: int, rng: np.random.Generator, samples: int = 100, dtype: type = np.float64
 ) -> dict[str, Baseline]:
-    """Scores of ``samples`` independent pairs of Gaussian heads (d_head × d_model maps), per mode."""
+    """Scores of ``samples`` independent pairs of Gaussian heads (d_head × d_model maps), per mode.
+
+    mean and std are estimated from the sample (they have no closed form); rms is the exact
+    1/√d_model (module docstring), which the sample's RMS estimates.
+    """
     if samples < 2:
         raise ShapeError(f"a baseline needs at least 2 samples; got {samples}")
     scores = []
@@ -130,10 +146,10 @@ def random_baseline(
         W_O = rng.standard_normal((2, n, d_model, d_head), dtype=dtype)
         readers, _, qk_norm, ov_norm = _pieces(W_Q[0], W_K[0], W_V[0], W_O[0])
         _, writers, _, writer_norm = _pieces(W_Q[1], W_K[1], W_V[1], W_O[1])
-        numerators = np.linalg.norm(readers @ writers, axis=(-2, -1))  # 3 × n: sample i with sample i
+        numerators = np.linalg.norm((readers @ writers).astype(np.float64), axis=(-2, -1))  # 3 × n: sample i with sample i
         scores.append(_ratio(numerators, np.stack([qk_norm, qk_norm, ov_norm]) * writer_norm))
     s = np.concatenate(scores, axis=1)
-    return {name: Baseline(float(s[m].mean()), float(s[m].std(ddof=1)), float(np.sqrt((s[m] ** 2).mean())), samples)
+    return {name: Baseline(float(s[m].mean()), float(s[m].std(ddof=1)), float(1 / np.sqrt(d_model)), samples)
             for m, name in enumerate(MODES)}
 
 
@@ -145,9 +161,14 @@ def composition_scores(
     ``rng`` draws the baseline (default: a generator seeded with 0, so results are reproducible).
     Cost: Σ over reader layers of 3·H_l·d_head × d_model × (heads before l)·d_head multiply-adds.
     """
-    readers, writers, qk_norm, ov_norm = _pieces(heads.W_Q, heads.W_K, heads.W_V, heads.W_O)
     H, k = len(heads.labels), heads.W_Q.shape[1]
     layers = heads.layers
+    readers = np.empty((3, H) + heads.W_Q.shape[1:], dtype=np.result_type(heads.W_Q, heads.W_O))
+    writers = np.empty(heads.W_O.shape[:1] + heads.W_O.shape[1:], dtype=readers.dtype)
+    qk_norm, ov_norm = np.empty(H), np.empty(H)
+    for l in np.unique(layers):  # float64 Gram roots one layer at a time bound the memory
+        idx = np.flatnonzero(layers == l)
+        readers[:, idx], writers[idx], qk_norm[idx], ov_norm[idx] = _pieces(heads.W_Q[idx], heads.W_K[idx], heads.W_V[idx], heads.W_O[idx])
     scores = np.zeros((3, H, H))
     for l in np.unique(layers):
         r_idx, w_idx = np.flatnonzero(layers == l), np.flatnonzero(layers < l)
@@ -155,8 +176,7 @@ def composition_scores(
             continue
         block = readers[:, r_idx].reshape(-1, readers.shape[-1])  # (3·R·k) × d
         right = np.swapaxes(writers[w_idx], 0, 1).reshape(writers.shape[1], -1)  # d × (W·k)
-        product = (block @ right).reshape(3, r_idx.size, k, w_idx.size, k)
-        numerators = np.sqrt(np.einsum("mrawb,mrawb->mwr", product, product))
+        numerators = np.swapaxes(_frobenius_of_products(block, right, (3, r_idx.size, k, w_idx.size, k)), 1, 2)  # 3 × W × R
         reader_norms = np.stack([qk_norm[r_idx], qk_norm[r_idx], ov_norm[r_idx]])[:, None, :]
         scores[:, w_idx[:, None], r_idx[None, :]] = _ratio(numerators, reader_norms * ov_norm[w_idx][None, :, None])
     pairs = layers[:, None] < layers[None, :]

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+import safetensors
 import safetensors.numpy
 from safetensors import SafetensorError
 
@@ -238,7 +239,9 @@ def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
         raise WeightsError(f"cannot read {path}: no such file")
     if path.suffix == ".safetensors":
         try:
-            return dict(safetensors.numpy.load_file(str(path)))
+            # tensor by tensor from the memory-mapped file: no second copy of the whole file in memory
+            with safetensors.safe_open(str(path), framework="numpy") as handle:
+                return {key: handle.get_tensor(key) for key in handle.keys()}
         except _READ_ERRORS as exc:
             raise WeightsError(f"cannot read {path} as safetensors: {exc}") from None
     try:
