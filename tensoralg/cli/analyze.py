@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
+from contextlib import contextmanager
+from typing import Iterator
 
 import numpy as np
 
-from ..models.circuits import copying_scores, head_weights, label, ov_circuits, qk_circuits, qk_frame
+from ..errors import TensoralgError
+from ..models.circuits import FullCircuit, copying_scores, head_weights, label, ov_circuits, qk_circuits, qk_frame
 from ..models.composition import composition_scores
 from ..models.induction import behavioural_scores, induction_evidence, previous_token_evidence
 from ..models.weights import load_weights
@@ -34,6 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random tokens and the composition baseline (default 0)")
     parser.add_argument("--score-scale", type=float, default=None, metavar="S", help="override s in softmax*(s·S) (default: the file's, else 1/√d_head)")
     parser.add_argument("--layer-norm", action="store_true", default=None, help="apply parameter-free LayerNorm in forward passes")
+    parser.add_argument("--token", metavar="T", help="also list, per head, the tokens the full OV circuit raises most when the head attends to T "
+                        "(a token id, or a string of --vocab)")
+    parser.add_argument("--vocab", metavar="FILE", help="token strings, one per line in id order (for --token and its output)")
+    parser.add_argument("-v", "--timings", action="store_true", help="print each phase's wall time on stderr")
     parser.set_defaults(handler=run)
 
 
@@ -41,25 +50,100 @@ def _number(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), 6)
 
 
-def analyze(args: argparse.Namespace) -> dict:
-    """The report as a JSON-ready dictionary."""
-    model = load_weights(args.weights, score_scale=args.score_scale, layer_norm=args.layer_norm)
-    heads = head_weights(model)
-    frame = qk_frame(heads)
-    copying = copying_scores(ov_circuits(heads))
-    matching = copying_scores(qk_circuits(heads, frame))
-    composition = composition_scores(heads, np.random.default_rng(args.seed))
-    previous = previous_token_evidence(heads) if model.W_pos is not None else None
-    induction = (
-        {e.head: e for e in induction_evidence(heads, composition, previous, copying=copying, frame=frame)}
-        if previous else {}
-    )
+class Phases:
+    """Wall time per phase; each phase is announced on stderr when stderr is a terminal (progress)."""
+
+    def __init__(self, progress: bool) -> None:
+        self.times: dict[str, float] = {}
+        self.progress = progress
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        if self.progress:
+            print(f"analyze: {name} …", end="", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        yield
+        self.times[name] = time.perf_counter() - start
+        if self.progress:
+            print(f" {self.times[name]:.2f} s", file=sys.stderr, flush=True)
+
+    def table(self) -> str:
+        total = sum(self.times.values())
+        return "\n".join([f"{name:<16} {t:8.2f} s" for name, t in self.times.items()] + [f"{'total':<16} {total:8.2f} s"])
+
+
+def _vocabulary(path: str | None) -> list[str] | None:
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().split("\n")
+    except OSError as exc:
+        raise TensoralgError(f"cannot read the vocabulary {path}: {exc.strerror}") from None
+
+
+def _token_id(text: str, vocab: list[str] | None, n_vocab: int) -> int:
+    if vocab is not None and text in vocab:
+        return vocab.index(text)
+    try:
+        token = int(text)
+    except ValueError:
+        where = "the --vocab file" if vocab is not None else "a vocabulary (give --vocab FILE or a token id)"
+        raise TensoralgError(f"--token {text!r} is not a token id and not in {where}") from None
+    if not 0 <= token < n_vocab:
+        raise TensoralgError(f"--token {token} is out of range: token ids lie in [0, {n_vocab})")
+    return token
+
+
+def token_effects(circuit: FullCircuit, token: int, vocab: list[str] | None, top: int = 5) -> dict:
+    """Per head, the ``top`` tokens whose logits column ``token`` of the full OV circuit raises most, and the
+    rank of ``token`` itself (0 = raised most): one column per head, never the n_vocab × n_vocab matrix."""
+    column = circuit.column(token)  # H × n_vocab
+    order = np.argsort(-column, axis=1, kind="stable")[:, :top]
+    rank = (column > column[:, token:token + 1]).sum(axis=1)
+    name = (lambda t: vocab[t] if vocab is not None and t < len(vocab) else None)
+    return {
+        "token": token, "string": name(token),
+        "heads": [{"head": label(h), "own_rank": int(rank[i]),
+                   "top": [{"token": int(t), "string": name(int(t)), "logit": _number(column[i, t])} for t in order[i]]}
+                  for i, h in enumerate(circuit.labels)],
+    }
+
+
+def analyze(args: argparse.Namespace, phases: Phases | None = None) -> dict:
+    """The report as a JSON-ready dictionary (``phases`` collects the wall time of each phase)."""
+    phase = phases or Phases(progress=False)
+    vocab = _vocabulary(getattr(args, "vocab", None))
+    with phase("load"):
+        model = load_weights(args.weights, score_scale=args.score_scale, layer_norm=args.layer_norm)
+    token = None if getattr(args, "token", None) is None else _token_id(args.token, vocab, model.n_vocab)
+    with phase("stack heads"):
+        heads = head_weights(model)
+        frame = qk_frame(heads)
+    with phase("spectra"):
+        ov = ov_circuits(heads)
+        copying = copying_scores(ov)
+        matching = copying_scores(qk_circuits(heads, frame))
+    with phase("composition"):
+        composition = composition_scores(heads, np.random.default_rng(args.seed))
+    with phase("previous-token"):
+        previous = previous_token_evidence(heads) if model.W_pos is not None else None
+    with phase("induction"):
+        induction = (
+            {e.head: e for e in induction_evidence(heads, composition, previous, copying=copying, frame=frame)}
+            if previous else {}
+        )
     # A repeated sequence needs 2·seq_len ≤ n_ctx with seq_len ≥ 2; shorter contexts have no behavioural score.
     too_short = args.seq_len is None and model.n_ctx is not None and model.n_ctx < 4
-    behaviour = (
-        None if args.no_behaviour or too_short
-        else behavioural_scores(model, np.random.default_rng(args.seed), args.seq_len, args.sequences)
-    )
+    with phase("behaviour"):
+        behaviour = (
+            None if args.no_behaviour or too_short
+            else behavioural_scores(model, np.random.default_rng(args.seed), args.seq_len, args.sequences)
+        )
+    effects = None
+    if token is not None:
+        with phase("token"):
+            effects = token_effects(ov, token, vocab)
     rows = []
     for i, head in enumerate(heads.labels):
         e = induction.get(head)
@@ -90,6 +174,7 @@ def analyze(args: argparse.Namespace) -> dict:
             "top": [{k: _number(v) if isinstance(v, float) else v for k, v in row.items()} for row in composition.top(args.top)],
         },
         "behaviour": None if behaviour is None else {"seq_len": behaviour.seq_len, "sequences": behaviour.sequences, "seed": args.seed},
+        **({} if effects is None else {"token": effects}),
     }
 
 
@@ -130,10 +215,19 @@ def _text(report: dict) -> str:
                      f"{row['baseline_mean']:>7.3f} ± {row['baseline_std']:<5.3f} {ratio:>6}")
     if not report["composition"]["top"]:
         lines.append("(no pairs: composition needs heads in two layers)")
+    if "token" in report:
+        t = report["token"]
+        shown = lambda entry: f"{entry['token']}" + (f" {entry['string']!r}" if entry["string"] is not None else "")  # noqa: E731
+        lines += ["", f"tokens raised most when a head attends to token {shown(t)} (full OV circuit column; own rank, 0 = top):"]
+        for h in t["heads"]:
+            lines.append(f"{h['head']:<6} own rank {h['own_rank']:>6}  " + ", ".join(f"{shown(e)} {e['logit']:.3f}" for e in h["top"]))
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
-    report = analyze(args)
+    phases = Phases(progress=sys.stderr.isatty())
+    report = analyze(args, phases)
     print(json.dumps(report, indent=2) if args.json else _text(report))
+    if args.timings:
+        print(phases.table(), file=sys.stderr)
     return 0

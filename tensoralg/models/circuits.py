@@ -210,6 +210,15 @@ class FullCircuit:
         head = self.core[i]
         return FactoredMatrix(self.frame.left @ head.A, head.B @ self.frame.right)
 
+    def column(self, t: int) -> np.ndarray:
+        """Column t of every head's circuit, H × N_out: L · ((A_h B_h) · R[:, t]) (for the OV circuit, the
+        logits raised when the head attends to token t: TransformerLens's row t of ``OV``)."""
+        return (self.core @ self.frame.right[:, t]) @ self.frame.left.T
+
+    def row(self, t: int) -> np.ndarray:
+        """Row t of every head's circuit, H × N_in: (L[t] · (A_h B_h)) · R."""
+        return (self.frame.left[t] @ self.core) @ self.frame.right
+
     def dense(self) -> np.ndarray:
         """Every head's full matrix (small models only)."""
         return self.frame.left @ self.core.dense() @ self.frame.right

@@ -128,16 +128,35 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.divide(numerator, denominator, out=np.zeros(np.broadcast_shapes(numerator.shape, denominator.shape)), where=denominator > 0)
 
 
-def random_baseline(
-    d_model: int, d_head: int, rng: np.random.Generator, samples: int = 100, dtype: type = np.float64
-) -> dict[str, Baseline]:
-    """Scores of ``samples`` independent pairs of Gaussian heads (d_head × d_model maps), per mode.
+def _bartlett(rng: np.random.Generator, k: int, dof: int, n: int) -> np.ndarray:
+    """n upper-triangular k × k matrices T with TᵀT ~ Wishart(k, dof, I) (Bartlett: T_ii² ~ χ²_{dof−i},
+    T_ij ~ N(0, 1) above the diagonal); TᵀT has the law of GᵀG for a dof × k Gaussian G. Needs dof ≥ k."""
+    T = np.triu(rng.standard_normal((n, k, k)), 1)
+    T[:, np.arange(k), np.arange(k)] = np.sqrt(rng.chisquare(dof - np.arange(k), size=(n, k)))
+    return T
 
-    mean and std are estimated from the sample (they have no closed form); rms is the exact
-    1/√d_model (module docstring), which the sample's RMS estimates.
+
+def _sampled_scores(d_model: int, d_head: int, rng: np.random.Generator, n: int) -> np.ndarray:
+    """n composition scores of independent Gaussian heads, drawn with d_head × d_head pieces only (d_model ≥ 2·d_head).
+
+    Every mode's score has the form ‖R_a X Y R_bᵀ‖ / (‖R_a X‖ ‖R_Y R_bᵀ‖): X (d_head × d_model) a reader
+    matrix, Y = W_O^w (d_model × d_head), R_a and R_b roots of two more independent Gram matrices
+    (Wishart(d_head, d_model)), R_Y a root of YᵀY. With Y = Q_Y T_Y (QR; Q_Y Haar, independent of the
+    Bartlett factor T_Y), XY = G T_Y for the Gaussian G = X Q_Y (d_head × d_head), and XXᵀ = GGᵀ + CᵀC
+    with CᵀC ~ Wishart(d_head, d_model − d_head) independent of G. So the score has the law of
+    ‖T_a G T_Y T_bᵀ‖ / (√(‖T_a G‖² + ‖T_a Cᵀ‖²) ‖T_Y T_bᵀ‖): the same in all three modes, at cost O(d_head³).
     """
-    if samples < 2:
-        raise ShapeError(f"a baseline needs at least 2 samples; got {samples}")
+    T_a, T_Y, T_b = (_bartlett(rng, d_head, d_model, n) for _ in range(3))
+    C = _bartlett(rng, d_head, d_model - d_head, n)
+    G = rng.standard_normal((n, d_head, d_head))
+    left = T_a @ G
+    numerator = np.linalg.norm(left @ T_Y @ np.swapaxes(T_b, -1, -2), axis=(-2, -1))
+    reader = np.sqrt(np.linalg.norm(left, axis=(-2, -1)) ** 2 + np.linalg.norm(T_a @ np.swapaxes(C, -1, -2), axis=(-2, -1)) ** 2)
+    return numerator / (reader * np.linalg.norm(T_Y @ np.swapaxes(T_b, -1, -2), axis=(-2, -1)))
+
+
+def _direct_scores(d_model: int, d_head: int, rng: np.random.Generator, samples: int, dtype: type) -> np.ndarray:
+    """3 × samples scores from Gaussian heads drawn in full (any shapes)."""
     scores = []
     for start in range(0, samples, 25):  # batches bound the memory at real d_model
         n = min(25, samples - start)
@@ -148,7 +167,24 @@ def random_baseline(
         _, writers, _, writer_norm = _pieces(W_Q[1], W_K[1], W_V[1], W_O[1])
         numerators = np.linalg.norm((readers @ writers).astype(np.float64), axis=(-2, -1))  # 3 × n: sample i with sample i
         scores.append(_ratio(numerators, np.stack([qk_norm, qk_norm, ov_norm]) * writer_norm))
-    s = np.concatenate(scores, axis=1)
+    return np.concatenate(scores, axis=1)
+
+
+def random_baseline(
+    d_model: int, d_head: int, rng: np.random.Generator, samples: int = 100, dtype: type = np.float64
+) -> dict[str, Baseline]:
+    """Scores of ``samples`` independent pairs of Gaussian heads (d_head × d_model maps), per mode.
+
+    rms is exact: 1/√d_model (module docstring). mean and std have no closed form and are estimated
+    from a seeded sample, drawn from d_head × d_head pieces with the same law (``_sampled_scores``)
+    when d_model ≥ 2·d_head, else from full Gaussian heads (in ``dtype``).
+    """
+    if samples < 2:
+        raise ShapeError(f"a baseline needs at least 2 samples; got {samples}")
+    if d_model >= 2 * d_head:
+        s = np.stack([_sampled_scores(d_model, d_head, rng, samples) for _ in MODES])
+    else:
+        s = _direct_scores(d_model, d_head, rng, samples, dtype)
     return {name: Baseline(float(s[m].mean()), float(s[m].std(ddof=1)), float(1 / np.sqrt(d_model)), samples)
             for m, name in enumerate(MODES)}
 
