@@ -155,8 +155,8 @@ def test_no_n_vocab_squared_matrix_is_formed():
 
 @given(seeds())
 def test_float32_weights_stay_float32_and_scores_match_float64(seed):
-    """float32 weights are not copied to float64; the n_vocab-long products sum float32 chunks in
-    float64 and the per-head work is float64, so the scores agree with an all-float64 run."""
+    """float32 weights are not copied to float64; the n_vocab-long products are float64 chunk by
+    chunk and the per-head work is float64, so the scores agree with an all-float64 run."""
     model = random_model(np.random.default_rng(seed), heads=(2, 2), d_model=16, d_head=4, n_vocab=5000)
     heads64 = head_weights(model)
     heads32 = head_weights(model, dtype=np.float32)
