@@ -207,8 +207,7 @@ class FullCircuit:
 
     def __getitem__(self, i: int) -> FactoredMatrix:
         """Head i's circuit as TransformerLens would give it: (L A_i)(B_i R), n_vocab × d_head factors."""
-        head = self.core[i]
-        return FactoredMatrix(self.frame.left @ head.A, head.B @ self.frame.right)
+        return self.frame.left @ self.core[i] @ self.frame.right  # inner dimension stays d_head (≤ d_model)
 
     def column(self, t: int) -> np.ndarray:
         """Column t of every head's circuit, H × N_out: L · ((A_h B_h) · R[:, t]) (for the OV circuit, the
@@ -334,10 +333,9 @@ def top_k_scores(circuit: FullCircuit, k: int = 5, tokens: Sequence[int] | None 
     hits = np.zeros(len(circuit.labels))
     L, R = circuit.frame.left, circuit.frame.right
     for h in range(len(circuit.labels)):
-        A, B = circuit.core[h].A, circuit.core[h].B
         for start in range(0, cols.size, chunk):
             part = cols[start:start + chunk]
-            block = L @ (A @ (B @ R[:, part]))  # N × c columns, never N × N
+            block = L @ (circuit.core[h] @ R[:, part]).dense()  # N × c columns, never N × N
             own = block[part, np.arange(part.size)]
             rivals = (block >= own).sum(axis=0) - 1  # other tokens raised at least as much (ties count against)
             hits[h] += np.count_nonzero(rivals < k)
