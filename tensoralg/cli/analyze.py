@@ -56,9 +56,11 @@ class Phases:
     def __init__(self, progress: bool) -> None:
         self.times: dict[str, float] = {}
         self.progress = progress
+        self.current = ""
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
+        self.current = name
         if self.progress:
             print(f"analyze: {name} …", end="", file=sys.stderr, flush=True)
         start = time.perf_counter()
@@ -66,6 +68,11 @@ class Phases:
         self.times[name] = time.perf_counter() - start
         if self.progress:
             print(f" {self.times[name]:.2f} s", file=sys.stderr, flush=True)
+
+    def step(self, done: int, total: int) -> None:
+        """Progress inside a phase (layers done of total), on the announcing line."""
+        if self.progress:
+            print(f"\ranalyze: {self.current} … {done}/{total}", end="", file=sys.stderr, flush=True)
 
     def table(self) -> str:
         total = sum(self.times.values())
@@ -125,7 +132,7 @@ def analyze(args: argparse.Namespace, phases: Phases | None = None) -> dict:
         copying = copying_scores(ov)
         matching = copying_scores(qk_circuits(heads, frame))
     with phase("composition"):
-        composition = composition_scores(heads, np.random.default_rng(args.seed))
+        composition = composition_scores(heads, np.random.default_rng(args.seed), progress=phase.step)
     with phase("previous-token"):
         previous = previous_token_evidence(heads) if model.W_pos is not None else None
     with phase("induction"):
@@ -138,7 +145,7 @@ def analyze(args: argparse.Namespace, phases: Phases | None = None) -> dict:
     with phase("behaviour"):
         behaviour = (
             None if args.no_behaviour or too_short
-            else behavioural_scores(model, np.random.default_rng(args.seed), args.seq_len, args.sequences)
+            else behavioural_scores(model, np.random.default_rng(args.seed), args.seq_len, args.sequences, progress=phase.step)
         )
     effects = None
     if token is not None:

@@ -32,6 +32,7 @@ baseline is exactly 1/√d_model for every mode.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -190,12 +191,15 @@ def random_baseline(
 
 
 def composition_scores(
-    heads: HeadWeights, rng: np.random.Generator | None = None, baseline_samples: int = 100
+    heads: HeadWeights, rng: np.random.Generator | None = None, baseline_samples: int = 100,
+    *, progress: Callable[[int, int], None] | None = None,
 ) -> CompositionScores:
     """All Q/K/V composition scores between heads of earlier and later layers, with the random baseline.
 
     ``rng`` draws the baseline (default: a generator seeded with 0, so results are reproducible).
-    Cost: Σ over reader layers of 3·H_l·d_head × d_model × (heads before l)·d_head multiply-adds.
+    Cost: Σ over reader layers of 3·H_l·d_head × d_model × (heads before l)·d_head multiply-adds
+    (quadratic in the layers: the one phase of ``analyze`` that is). ``progress(done, total)`` is
+    called after each reader layer.
     """
     H, k = len(heads.labels), heads.W_Q.shape[1]
     layers = heads.layers
@@ -206,8 +210,11 @@ def composition_scores(
         idx = np.flatnonzero(layers == l)
         readers[:, idx], writers[idx], qk_norm[idx], ov_norm[idx] = _pieces(heads.W_Q[idx], heads.W_K[idx], heads.W_V[idx], heads.W_O[idx])
     scores = np.zeros((3, H, H))
-    for l in np.unique(layers):
+    reader_layers = np.unique(layers)
+    for done, l in enumerate(reader_layers, 1):
         r_idx, w_idx = np.flatnonzero(layers == l), np.flatnonzero(layers < l)
+        if progress is not None:
+            progress(done, reader_layers.size)
         if w_idx.size == 0:
             continue
         block = readers[:, r_idx].reshape(-1, readers.shape[-1])  # (3·R·k) × d

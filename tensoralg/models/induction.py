@@ -34,6 +34,7 @@ From behaviour (Olsson et al. 2022), on T distinct random tokens repeated once (
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -181,9 +182,13 @@ def _strict_top(X: np.ndarray, own: np.ndarray, W_U: np.ndarray, U_norms: np.nda
     return alive
 
 
-def behavioural_scores(model: Model, rng: np.random.Generator, seq_len: int | None = None, sequences: int = 4) -> BehaviouralScores:
+def behavioural_scores(
+    model: Model, rng: np.random.Generator, seq_len: int | None = None, sequences: int = 4,
+    *, progress: Callable[[int, int], None] | None = None,
+) -> BehaviouralScores:
     """Run ``sequences`` sequences of ``seq_len`` random tokens, each followed by itself, through the model
-    (all sequences in one batched float64 pass, layer by layer; no final logits).
+    (all sequences in one batched float64 pass, layer by layer; no final logits). ``progress(done, total)``
+    is called after each layer.
 
     Tokens within a sequence are distinct when seq_len ≤ n_vocab, so the earlier occurrence is unique.
     The copying check is exact against float64 logits but scans the vocabulary only until a rival is
@@ -214,4 +219,6 @@ def behavioural_scores(model: Model, rng: np.random.Generator, seq_len: int | No
         attended = np.take_along_axis(tokens[:, None, None, :], pattern[:, :, second].argmax(axis=-1)[..., None], axis=-1)[..., 0]
         top = _strict_top(out.reshape(-1, out.shape[-1]), attended.reshape(-1), model.W_U, U_norms)
         copying[heads] = top.reshape(attended.shape).mean(axis=(0, 2))
+        if progress is not None:
+            progress(run.layer + 1, len(model.layers))
     return BehaviouralScores(labels, prefix, copying, T, sequences)
