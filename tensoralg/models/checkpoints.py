@@ -163,7 +163,8 @@ def from_hf_gpt2(tensors: TensorFile, config: Mapping | None = None, heads: int 
         raise WeightsError(f"{where}: layer_norm_epsilon must be a positive number; got {eps!r}")
 
     T = shapes[body["wpe.weight"]][0] if "wpe.weight" in body and shapes[body["wpe.weight"]] else 1
-    m = shapes[body["h.0.mlp.c_fc.weight"]][-1] if "h.0.mlp.c_fc.weight" in body and shapes[body["h.0.mlp.c_fc.weight"]] else 1
+    c_fc = tuple(shapes[body["h.0.mlp.c_fc.weight"]]) if "h.0.mlp.c_fc.weight" in body else ()
+    m = (c_fc[0] if c_fc[1] == d and c_fc[0] != d else c_fc[1]) if len(c_fc) == 2 else 1  # d_mlp, whichever way round
     sizes = {"d": d, "3d": 3 * d, "V": V, "T": T, "m": m}
     expected = dict(_HF_GLOBAL) | {f"h.{l}.{part}": axes for l in range(n_layers) for part, axes in _HF_LAYER}
     for name, axes in expected.items():
