@@ -98,7 +98,7 @@ def open_tensor_file(path: str | Path) -> TensorFile:
     if path.suffix not in (".npz", ".safetensors"):
         raise WeightsError(f"unknown weights file type {path.suffix or '(none)'!r} for {path}: expected .npz or .safetensors (pickle-based formats are never read)")
     if path.is_dir():
-        raise WeightsError(f"cannot read {path}: it is a directory, not a weights file")
+        raise WeightsError(f"{path} is a directory, not a weights file")
     if not path.is_file():
         raise WeightsError(f"cannot read {path}: no such file")
     try:
