@@ -10,7 +10,7 @@ read only when that passes (:meth:`TensorFile.read`).
 Reading never copies what it can view: float32/float64 tensors of a .safetensors file and
 of an uncompressed .npz member are read-only views of one memory map of the file; float16
 widens to float32 and bfloat16 is decoded exactly into float32 (its 16 bits are the high half
-of a float32: ``(bits as uint32) << 16``). Compressed .npz members are inflated into an array
+of a float32: ``(bits as uint32) << 16``), chunk by chunk from plain reads in a .safetensors file. Compressed .npz members are inflated into an array
 of exactly the declared size; a member that inflates to more or less is an error.
 
 >>> import tempfile, os
@@ -81,9 +81,9 @@ class TensorFile:
         if dtype not in FLOAT_DTYPES:
             raise WeightsError(f"{key} has dtype {dtype} in {self.path.name}; expected float16, bfloat16, float32 or float64")
         array = self._readers[key]()
-        if dtype == "BF16":
+        if array.dtype == np.uint16:
             array = decode_bfloat16(array)
-        elif dtype == "F16":
+        elif array.dtype == np.float16:
             array = array.astype(np.float32)
         elif array.dtype.byteorder == ">":
             array = array.astype(array.dtype.newbyteorder("="))
@@ -157,12 +157,27 @@ def _open_safetensors(path: Path) -> TensorFile:
             begin, end = ranges[key]
             if begin == end:
                 return np.zeros(shapes[key], FLOAT_DTYPES[dtypes[key]])
+            if dtypes[key] in ("F16", "BF16"):
+                return _widen(path, begin, shapes[key], dtypes[key])
             if not mapped:
                 mapped.append(np.memmap(path, dtype=np.uint8, mode="r"))
             return mapped[0][begin:end].view(FLOAT_DTYPES[dtypes[key]]).reshape(shapes[key])
         return read
 
     return TensorFile(path, shapes, dtypes, {key: reader(key) for key in shapes})
+
+
+def _widen(path: Path, begin: int, shape: tuple[int, ...], dtype: str, chunk: int = 1 << 22) -> np.ndarray:
+    """A float16/bfloat16 tensor decoded into float32 chunk by chunk from plain reads, so that the
+    16-bit data is never resident all at once beside its float32 copy (peak: 2× the stored bytes)."""
+    out = np.empty(math.prod(shape), dtype=np.float32)
+    with open(path, "rb") as handle:
+        handle.seek(begin)
+        for start in range(0, out.size, chunk):
+            count = min(chunk, out.size - start)
+            bits = np.fromfile(handle, dtype="<u2", count=count)
+            out[start:start + count] = decode_bfloat16(bits) if dtype == "BF16" else bits.view(np.float16)
+    return out.reshape(shape)
 
 
 def _npy_header(stream, key: str, where: str) -> tuple[tuple[int, ...], bool, np.dtype]:
