@@ -209,6 +209,17 @@ def _raw_safetensors(changes: dict, header_length: int | None = None):
     return write
 
 
+def _impossible_ratio(path):
+    """A deflated member whose zip directory claims 2 GB from a few compressed bytes (deflate cannot exceed 1032:1)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for key, value in _ours().items():
+            archive.writestr(f"{key}.npy", _npy_bytes(value))
+    data = bytearray(path.read_bytes())
+    entry = data.rindex(b"PK\x01\x02")  # the last central-directory entry; its uncompressed size is at +24
+    data[entry + 24:entry + 28] = (2**31 - 1).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+
+
 def _directory(path):
     path.mkdir()
 
@@ -230,6 +241,9 @@ BAD_FILES = [
     ("huge-layer-index", lambda p: write_arrays(_edit(_ours(), **{"layers__999999999__W_Q": np.ones((2, 2, 4))}), p), ".npz",
      ["layers.999999999.W_Q names layer 999999999, but no key names layer 2"]),
     ("zip-bomb", _zip_bomb, ".npz", ["unknown key layers.0.W_Q_bomb"]),
+    ("impossible-ratio", _impossible_ratio, ".npz", ["more than deflate can produce"]),
+    ("packed-float4", _raw_safetensors({"b_U": {"dtype": "F4", "shape": [5], "data_offsets": [0, 3]}}), ".safetensors",
+     ["b_U has dtype F4"]),
     ("float8", _raw_safetensors({"b_U": {"dtype": "F8_E4M3", "shape": [5], "data_offsets": [0, 5]}}), ".safetensors",
      ["b_U has dtype F8_E4M3"]),
     ("complex", lambda p: write_arrays(_edit(_ours(), b_U=np.ones(5, np.complex64)), p), ".npz", ["b_U has dtype complex64"]),
