@@ -217,6 +217,7 @@ MALFORMED = [
      "transformer.h.0.attn.c_proj.bias has dtype I32"),
     ("n-embd-mismatch", lambda a: a, {**_config(), "n_embd": 64}, None, "config.json says n_embd = 64 but the checkpoint has 32"),
     ("n-layer-mismatch", _drop("transformer.h.1.attn.bias"), {**_config(), "n_layer": 3}, None, "n_layer = 3 but the checkpoint has 2"),
+    ("n-positions-mismatch", lambda a: a, {**_config(), "n_positions": 1024}, None, "n_positions = 1024 but the checkpoint has 12"),
     ("activation", lambda a: a, {**_config(), "activation_function": "swish"}, None, "activation_function 'swish' is not supported"),
     ("unknown-key", _set("transformer.h.0.attn.q_proj.weight", np.ones((2, 2), np.float32)), _config(), None,
      "unknown key transformer.h.0.attn.q_proj.weight"),

@@ -18,7 +18,7 @@ nanoGPT's ``from_pretrained`` does, naming each transposed Conv1D (stored (in, o
 Every converted tensor is a view of the file's memory map (no copy for float32/float64). The
 head count is not in the tensors: it comes from ``config.json`` beside the file (``n_head``, as
 well as ``layer_norm_epsilon``, ``activation_function`` and checks of ``n_embd``, ``n_layer``,
-``vocab_size``) or from ``heads=``. The causal-mask buffers ``attn.bias`` and
+``vocab_size``, ``n_positions``, ``n_inner``) or from ``heads=``. The causal-mask buffers ``attn.bias`` and
 ``attn.masked_bias`` are ignored; any other key is an error.
 
 >>> import json, tempfile, os
@@ -180,6 +180,10 @@ def from_hf_gpt2(tensors: TensorFile, config: Mapping | None = None, heads: int 
             raise WeightsError(f"{key} has shape {shape}; expected {want} ({', '.join(axes)} with d = d_model = {d})")
         if 0 in shape:
             raise WeightsError(f"{key} has shape {shape}: an empty axis")
+    for key, actual in (("n_positions", T), ("n_inner", m)):
+        declared = _config_int(config, key, where)
+        if declared is not None and declared != actual:
+            raise WeightsError(f"{where} says {key} = {declared} but the checkpoint has {actual}")
     lm_head = shapes.get("lm_head.weight")
     if lm_head is not None and tuple(lm_head) != (V, d):
         raise WeightsError(f"lm_head.weight has shape {tuple(lm_head)}; expected (n_vocab, d_model) = {(V, d)}")
