@@ -6,6 +6,7 @@ the positional QK circuit, the induction evidence (K-composition with a previous
 against the random baseline, OV copying, same matching of the K-composition QK circuit) and the
 behavioural prefix-matching and copying scores on repeated random tokens; then the top
 Q/K/V composition pairs with their baselines. ``--json`` prints the same as one JSON object.
+A LayerNorm model is analysed after the standard weight processing (C21–C24) unless --no-process.
 """
 
 from __future__ import annotations

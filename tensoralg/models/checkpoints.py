@@ -92,6 +92,9 @@ def resolve(path: str | Path) -> Path:
         for name in ("model.safetensors", "model.npz"):
             if (path / name).is_file():
                 return path / name
+        if (path / "model.safetensors.index.json").is_file():
+            raise WeightsError(f"{path} holds a sharded checkpoint (model.safetensors.index.json), which tensoralg does not read; "
+                               f"merge the shards into one model.safetensors")
         raise WeightsError(f"{path} is a directory without model.safetensors or model.npz; name the weights file itself")
     return path
 
