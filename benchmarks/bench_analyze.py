@@ -43,8 +43,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -58,8 +58,7 @@ from tensoralg.models.weights import load_weights
 PHASES = ("load", "stack heads", "spectra", "composition", "previous-token", "induction", "behaviour")
 
 
-@dataclass(frozen=True)
-class Shape:
+class Shape(NamedTuple):
     name: str
     layers: int
     heads: int

@@ -168,3 +168,22 @@ def test_small_piece_baseline_has_the_law_of_full_gaussian_heads(d_model, d_head
         assert abs(fast.mean() - mode.mean()) < 5 * error
         assert abs(fast.std() - mode.std()) < 0.15 * mode.std()
     assert abs((fast**2).mean() - 1 / d_model) < 5 * (fast**2).std() / np.sqrt(n)
+
+
+def test_phase_progress_is_one_rewritten_line():
+    import io
+    import sys
+
+    from tensoralg.cli.analyze import Phases
+
+    phases, saved = Phases(progress=True), sys.stderr
+    sys.stderr = io.StringIO()
+    try:
+        with phases("composition"):
+            phases.step(1, 3)
+            phases.step(3, 3)
+        written = sys.stderr.getvalue()
+    finally:
+        sys.stderr = saved
+    assert written.startswith("analyze: composition …\ranalyze: composition … 1/3\ranalyze: composition … 3/3 ")
+    assert written.endswith(" s\n") and "composition" in phases.table() and set(phases.times) == {"composition"}
