@@ -187,3 +187,25 @@ def test_phase_progress_is_one_rewritten_line():
         sys.stderr = saved
     assert written.startswith("analyze: composition …\ranalyze: composition … 1/3\ranalyze: composition … 3/3 ")
     assert written.endswith(" s\n") and "composition" in phases.table() and set(phases.times) == {"composition"}
+
+
+@settings(max_examples=10)
+@given(small_models(max_layers=4), seeds())
+def test_composition_equals_all_pairs_factored_products_in_any_head_order(model, seed):
+    """One GEMM per reader layer (writers chunked) against TransformerLens-style batched FactoredMatrix
+    products of every pair; permuting the heads permutes the scores."""
+    from tensoralg.models.circuits import HeadWeights
+    from tensoralg.models.composition import composition_scores
+    from tensoralg.models.factored import FactoredMatrix
+
+    heads = head_weights(model)
+    got = composition_scores(heads)
+    OV = FactoredMatrix(heads.W_O, heads.W_V)
+    QK = FactoredMatrix(np.swapaxes(heads.W_Q, -1, -2), heads.W_K)
+    for mode, reader in zip((got.q, got.k, got.v), (QK.T, QK, OV)):
+        dense = ((reader.unsqueeze(1) @ OV[None]).norm() / (reader.norm()[:, None] * OV.norm()[None, :])).T
+        np.testing.assert_allclose(mode, np.where(got.pairs, dense, 0.0), atol=1e-9)
+    perm = np.random.default_rng(seed).permutation(len(heads.labels))
+    shuffled = HeadWeights(tuple(heads.labels[i] for i in perm), heads.W_Q[perm], heads.W_K[perm], heads.W_V[perm],
+                           heads.W_O[perm], heads.W_E, heads.W_U, heads.W_pos, heads.score_scale)
+    np.testing.assert_allclose(composition_scores(shuffled).k, got.k[np.ix_(perm, perm)], atol=1e-12)

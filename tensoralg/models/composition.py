@@ -202,26 +202,29 @@ def composition_scores(
     called after each reader layer.
     """
     H, k = len(heads.labels), heads.W_Q.shape[1]
+    d = heads.W_Q.shape[2]
     layers = heads.layers
-    readers = np.empty((3, H) + heads.W_Q.shape[1:], dtype=np.result_type(heads.W_Q, heads.W_O))
-    writers = np.empty(heads.W_O.shape[:1] + heads.W_O.shape[1:], dtype=readers.dtype)
+    # column block h of ``writers`` is W_O^h R_V^hᵀ (d × k); a layer's readers are built when it is reached,
+    # its writers kept for the later layers: memory 1 × the writers, not 3 × the readers on top
+    writers = np.empty((d, H * k), dtype=np.result_type(heads.W_Q, heads.W_O))
     qk_norm, ov_norm = np.empty(H), np.empty(H)
-    for l in np.unique(layers):  # float64 Gram roots one layer at a time bound the memory
-        idx = np.flatnonzero(layers == l)
-        readers[:, idx], writers[idx], qk_norm[idx], ov_norm[idx] = _pieces(heads.W_Q[idx], heads.W_K[idx], heads.W_V[idx], heads.W_O[idx])
     scores = np.zeros((3, H, H))
     reader_layers = np.unique(layers)
     for done, l in enumerate(reader_layers, 1):
         r_idx, w_idx = np.flatnonzero(layers == l), np.flatnonzero(layers < l)
+        readers, written, qk_norm[r_idx], ov_norm[r_idx] = _pieces(heads.W_Q[r_idx], heads.W_K[r_idx], heads.W_V[r_idx], heads.W_O[r_idx])
+        writers.reshape(d, H, k)[:, r_idx] = np.swapaxes(written, 0, 1)
+        block = readers.reshape(-1, d)  # (3·R·k) × d
+        reader_norms = np.stack([qk_norm[r_idx], qk_norm[r_idx], ov_norm[r_idx]])[:, None, :]
+        per_chunk = max(1, 2**26 // (block.shape[0] * k))  # writer heads per product: ≤ 256 MB of float32
+        for start in range(0, w_idx.size, per_chunk):
+            w = w_idx[start:start + per_chunk]
+            contiguous = w.size == w[-1] - w[0] + 1
+            right = writers[:, w[0] * k:(w[-1] + 1) * k] if contiguous else writers.reshape(d, H, k)[:, w].reshape(d, -1)
+            numerators = np.swapaxes(_frobenius_of_products(block, right, (3, r_idx.size, k, w.size, k)), 1, 2)  # 3 × W × R
+            scores[:, w[:, None], r_idx[None, :]] = _ratio(numerators, reader_norms * ov_norm[w][None, :, None])
         if progress is not None:
             progress(done, reader_layers.size)
-        if w_idx.size == 0:
-            continue
-        block = readers[:, r_idx].reshape(-1, readers.shape[-1])  # (3·R·k) × d
-        right = np.swapaxes(writers[w_idx], 0, 1).reshape(writers.shape[1], -1)  # d × (W·k)
-        numerators = np.swapaxes(_frobenius_of_products(block, right, (3, r_idx.size, k, w_idx.size, k)), 1, 2)  # 3 × W × R
-        reader_norms = np.stack([qk_norm[r_idx], qk_norm[r_idx], ov_norm[r_idx]])[:, None, :]
-        scores[:, w_idx[:, None], r_idx[None, :]] = _ratio(numerators, reader_norms * ov_norm[w_idx][None, :, None])
     pairs = layers[:, None] < layers[None, :]
     d_model = heads.W_E.shape[0]
     rng = rng if rng is not None else np.random.default_rng(0)
