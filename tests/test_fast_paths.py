@@ -131,17 +131,23 @@ def test_token_option_lists_the_dense_column(tmp_path, capsys):
         assert entry["top"][0]["string"] == f"tok{entry['top'][0]['token']}"
         assert entry["own_rank"] == int((dense[h] > dense[h, 7]).sum())
     assert main(["analyze", str(path), "--no-behaviour", "--token", "12"]) == 0
-    assert "token 12" in capsys.readouterr().out
+    assert "token 12 'tok12'" not in capsys.readouterr().out  # no vocab.json beside m.npz
+    (tmp_path / "vocab.json").write_text(json.dumps({f"w{i}": i for i in range(30)}))
+    assert main(["analyze", str(path), "--no-behaviour", "--token", "w12"]) == 0
+    assert "token 12 'w12'" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--token", "99"], "out of range"),
     (["--token", "hello"], "not a token id"),
     (["--token", "1", "--vocab", "/nonexistent/vocab.txt"], "cannot read the vocabulary"),
-], ids=["token-out-of-range", "token-string-without-vocab", "missing-vocab"])
+    (["--token", "1", "--vocab", "BAD_JSON"], "cannot read the vocabulary"),
+], ids=["token-out-of-range", "token-string-without-vocab", "missing-vocab", "vocab-json-not-a-mapping"])
 def test_bad_token_options(tmp_path, capsys, argv, message):
     path = tmp_path / "m.npz"
     save_weights(random_model(np.random.default_rng(0), heads=(1,), n_vocab=30), path)
+    (tmp_path / "bad.json").write_text('["a", "b"]')
+    argv = [str(tmp_path / "bad.json") if a == "BAD_JSON" else a for a in argv]
     assert main(["analyze", str(path), "--no-behaviour", *argv]) == 2
     assert message in capsys.readouterr().err
 

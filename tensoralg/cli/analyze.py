@@ -16,6 +16,7 @@ import json
 import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -49,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--layer-norm", action="store_true", default=None, help="apply parameter-free LayerNorm in forward passes")
     parser.add_argument("--token", metavar="T", help="also list, per head, the tokens the full OV circuit raises most when the head attends to T "
                         "(a token id, or a string of --vocab)")
-    parser.add_argument("--vocab", metavar="FILE", help="token strings, one per line in id order (for --token and its output)")
+    parser.add_argument("--vocab", metavar="FILE", help="token strings for --token: a Hugging Face vocab.json or one string per line "
+                        "in id order (default: vocab.json beside the weights, if any)")
     parser.add_argument("-v", "--timings", action="store_true", help="print each phase's wall time on stderr")
     parser.set_defaults(handler=run)
 
@@ -87,14 +89,31 @@ class Phases:
         return "\n".join([f"{name:<16} {t:8.2f} s" for name, t in self.times.items()] + [f"{'total':<16} {total:8.2f} s"])
 
 
-def _vocabulary(path: str | None) -> list[str] | None:
+def _vocabulary(path: str | None, weights: str) -> list[str] | None:
+    """Token strings by id: from ``path`` (a Hugging Face ``vocab.json``, {string: id}, or a text file with
+    one string per line), else from a ``vocab.json`` beside the weights (a checkpoint directory), else None."""
     if path is None:
-        return None
+        beside = Path(weights) / "vocab.json" if Path(weights).is_dir() else Path(weights).with_name("vocab.json")
+        if not beside.is_file():
+            return None
+        path = str(beside)
     try:
         with open(path, encoding="utf-8") as handle:
-            return handle.read().split("\n")
-    except OSError as exc:
-        raise TensoralgError(f"cannot read the vocabulary {path}: {exc.strerror}") from None
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TensoralgError(f"cannot read the vocabulary {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if not path.endswith(".json"):
+        return text.split("\n")
+    try:
+        ids = json.loads(text)
+        if not (isinstance(ids, dict) and all(isinstance(i, int) and i >= 0 for i in ids.values())):
+            raise ValueError("expected an object mapping token strings to ids ≥ 0")
+    except ValueError as exc:
+        raise TensoralgError(f"cannot read the vocabulary {path}: {exc}") from None
+    strings: list[str] = [""] * (max(ids.values(), default=-1) + 1)
+    for string, i in ids.items():
+        strings[i] = string
+    return strings
 
 
 def _token_id(text: str, vocab: list[str] | None, n_vocab: int) -> int:
@@ -128,7 +147,7 @@ def token_effects(circuit: FullCircuit, token: int, vocab: list[str] | None, top
 def analyze(args: argparse.Namespace, phases: Phases | None = None) -> dict:
     """The report as a JSON-ready dictionary (``phases`` collects the wall time of each phase)."""
     phase = phases or Phases(progress=False)
-    vocab = _vocabulary(getattr(args, "vocab", None))
+    vocab = _vocabulary(getattr(args, "vocab", None), args.weights) if getattr(args, "token", None) is not None else None
     with phase("load"):
         model = load_checkpoint(args.weights, heads=args.heads, score_scale=args.score_scale, layer_norm=args.layer_norm)
         processing = [step.__name__ for step in STANDARD] if model.layer_norm and not args.no_process else []
