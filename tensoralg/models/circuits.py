@@ -222,17 +222,24 @@ class FullCircuit:
         """Every head's full matrix (small models only)."""
         return self.frame.left @ self.core.dense() @ self.frame.right
 
-    def _cycled(self) -> FactoredMatrix:
+    def _cycled(self, heads: slice = slice(None)) -> FactoredMatrix:
         """A_h·(B_h R L), d_model × d_model: the same nonzero spectrum and trace as L A_h B_h R."""
-        return FactoredMatrix(self.core.A, _rmul(self.core.B, self.frame.bridge))
+        core = self.core[heads]
+        return FactoredMatrix(core.A, _rmul(core.B, self.frame.bridge))
+
+    def _per_head_chunks(self, answer: str, chunk: int = 128) -> np.ndarray:
+        """``answer`` of the cycled matrices, ``chunk`` heads at a time: the float64 H × d_head × d_model
+        products would otherwise cost gigabytes at GPT-2-XL's 1200 heads."""
+        H = len(self.labels)
+        return np.concatenate([getattr(self._cycled(slice(s, s + chunk)), answer)() for s in range(0, max(H, 1), chunk)])[:H]
 
     def eigenvalues(self) -> np.ndarray:
         """H × min(d_head, d_model) eigenvalues: those of B_h (R L) A_h, the nonzero spectrum of L A_h B_h R."""
-        return self._cycled().eigenvalues()
+        return self._per_head_chunks("eigenvalues")
 
     def trace(self) -> np.ndarray:
         """tr(L A B R) = tr(B (R L) A) per head."""
-        return self._cycled().trace()
+        return self._per_head_chunks("trace")
 
     def _grams(self) -> tuple[np.ndarray, np.ndarray]:
         """(LA)ᵀ(LA) = Aᵀ LᵀL A and (BR)(BR)ᵀ = B R Rᵀ Bᵀ, d_head × d_head per head."""
