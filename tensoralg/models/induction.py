@@ -161,7 +161,8 @@ def _strict_top(X: np.ndarray, own: np.ndarray, W_U: np.ndarray, U_norms: np.nda
     own_logit = np.einsum("rd,rd->r", X, W_U[own].astype(np.float64))
     X_low = X.astype(W_U.dtype)
     unit = np.finfo(W_U.dtype).eps / 2
-    margin_scale = (d + 1) * unit / (1 - (d + 1) * unit) * np.linalg.norm(X, axis=1)
+    # 1.001: slack for the rounding of the norms themselves (W_U's are computed in its precision)
+    margin_scale = 1.001 * (d + 1) * unit / (1 - (d + 1) * unit) * np.linalg.norm(X, axis=1)
     alive = np.ones(R, dtype=bool)
     n_vocab = W_U.shape[0]
     start, size = 0, first
