@@ -286,7 +286,8 @@ def _heads_read(read: np.ndarray, W: np.ndarray, bias: np.ndarray | None) -> np.
     S, n, d = read.shape
     H, k, _ = W.shape
     out = (read.reshape(S * n, d) @ W.reshape(H * k, d).T).reshape(S, n, H, k).transpose(0, 2, 1, 3)
-    return out if bias is None else out + bias[None, :, None, :]
+    # contiguous, so the batched products that follow run on BLAS (numpy's fallback for strided stacks is slow)
+    return np.ascontiguousarray(out if bias is None else out + bias[None, :, None, :])
 
 
 def iter_layers(
@@ -316,7 +317,7 @@ def iter_layers(
         q = _heads_read(read, cast(layer.W_Q), cast(layer.b_Q))
         k = _heads_read(read, cast(layer.W_K), cast(layer.b_K))
         v = _heads_read(read, cast(layer.W_V), cast(layer.b_V))
-        scores = q @ np.swapaxes(k, -1, -2)
+        scores = q @ np.ascontiguousarray(np.swapaxes(k, -1, -2))
         if patterns is None:
             pattern = scores * dtype.type(model.score_scale) + causal
             pattern -= pattern.max(axis=-1, keepdims=True)
@@ -327,7 +328,7 @@ def iter_layers(
             if pattern.shape[-3:] != (layer.n_heads, n, n) or pattern.ndim not in (3, 4):
                 raise ShapeError(f"frozen patterns of layer {l} have shape {pattern.shape}; expected {(layer.n_heads, n, n)}")
             pattern = np.broadcast_to(pattern, (S, layer.n_heads, n, n))
-        out = (pattern @ v) @ np.swapaxes(cast(layer.W_O), -1, -2)  # S × H × n × d
+        out = (pattern @ v) @ np.ascontiguousarray(np.swapaxes(cast(layer.W_O), -1, -2))  # S × H × n × d
         yield LayerRun(l, x, scores, pattern, out)
         x = x + out.sum(axis=1)
         if layer.b_O is not None:
