@@ -225,7 +225,8 @@ class FullCircuit:
     def _cycled(self, heads: slice = slice(None)) -> FactoredMatrix:
         """A_h·(B_h R L), d_model × d_model: the same nonzero spectrum and trace as L A_h B_h R."""
         core = self.core[heads]
-        return FactoredMatrix(core.A, _rmul(core.B, self.frame.bridge))
+        # contiguous A (a QK core's is a transposed view), so the batched B·A stays on BLAS
+        return FactoredMatrix(np.ascontiguousarray(core.A), _rmul(core.B, self.frame.bridge))
 
     def _per_head_chunks(self, answer: str, chunk: int = 128) -> np.ndarray:
         """``answer`` of the cycled matrices, ``chunk`` heads at a time: the float64 H × d_head × d_model
