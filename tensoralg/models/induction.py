@@ -211,7 +211,7 @@ def behavioural_scores(
     second = np.arange(T, 2 * T)
     first = np.stack([rng.choice(model.n_vocab, size=T, replace=T > model.n_vocab) for _ in range(sequences)])
     tokens = np.concatenate([first, first], axis=1)
-    U_norms = np.linalg.norm(model.W_U, axis=1)
+    U_norms = np.sqrt(np.einsum("td,td->t", model.W_U, model.W_U))  # no n_vocab × d_model temporary
     start = 0
     for run in iter_layers(model, tokens, dtype=np.float64):
         if not isinstance(run, LayerRun):

@@ -286,8 +286,7 @@ def _heads_read(read: np.ndarray, W: np.ndarray, bias: np.ndarray | None) -> np.
     S, n, d = read.shape
     H, k, _ = W.shape
     out = (read.reshape(S * n, d) @ W.reshape(H * k, d).T).reshape(S, n, H, k).transpose(0, 2, 1, 3)
-    # contiguous, so the batched products that follow run on BLAS (numpy's fallback for strided stacks is slow)
-    return np.ascontiguousarray(out if bias is None else out + bias[None, :, None, :])
+    return out if bias is None else out + bias[None, :, None, :]
 
 
 def iter_layers(
@@ -317,7 +316,8 @@ def iter_layers(
         q = _heads_read(read, cast(layer.W_Q), cast(layer.b_Q))
         k = _heads_read(read, cast(layer.W_K), cast(layer.b_K))
         v = _heads_read(read, cast(layer.W_V), cast(layer.b_V))
-        scores = q @ np.ascontiguousarray(np.swapaxes(k, -1, -2))
+        # n × n per sequence and head is tiny: einsum's own loop beats thousands of small BLAS calls
+        scores = np.einsum("shik,shjk->shij", q, k)
         if patterns is None:
             pattern = scores * dtype.type(model.score_scale) + causal
             pattern -= pattern.max(axis=-1, keepdims=True)
@@ -328,7 +328,8 @@ def iter_layers(
             if pattern.shape[-3:] != (layer.n_heads, n, n) or pattern.ndim not in (3, 4):
                 raise ShapeError(f"frozen patterns of layer {l} have shape {pattern.shape}; expected {(layer.n_heads, n, n)}")
             pattern = np.broadcast_to(pattern, (S, layer.n_heads, n, n))
-        out = (pattern @ v) @ np.ascontiguousarray(np.swapaxes(cast(layer.W_O), -1, -2))  # S × H × n × d
+        z = np.einsum("shij,shjk->hsik", pattern, v).reshape(layer.n_heads, S * n, v.shape[-1])  # H × S·n × d_head
+        out = (z @ np.swapaxes(cast(layer.W_O), -1, -2)).reshape(layer.n_heads, S, n, x.shape[-1]).swapaxes(0, 1)  # S × H × n × d
         yield LayerRun(l, x, scores, pattern, out)
         x = x + out.sum(axis=1)
         if layer.b_O is not None:
