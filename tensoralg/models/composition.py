@@ -106,17 +106,16 @@ def _pieces(W_Q: np.ndarray, W_K: np.ndarray, W_V: np.ndarray, W_O: np.ndarray) 
     low = np.result_type(W_Q, W_K, W_V, W_O)
     W_Q, W_K, W_V, W_O = (W.astype(np.float64) for W in (W_Q, W_K, W_V, W_O))
 
-    def T(M: np.ndarray) -> np.ndarray:  # a contiguous transpose keeps numpy's batched matmul on BLAS
-        return np.ascontiguousarray(np.swapaxes(M, -1, -2))
-
+    # per-head products are small: einsum's loop, not one BLAS call per head (on a loaded machine each
+    # multi-threaded call of that size costs tens of milliseconds in thread hand-offs)
     def root(M: np.ndarray) -> np.ndarray:  # R with RᵀR = M Mᵀ, for M = W_Q, W_K, W_V (d_head × d_model)
-        return gram_root(M @ T(M))
+        return gram_root(np.einsum("hkd,hjd->hkj", M, M))
 
-    R_Q, R_K, R_V, R_O = root(W_Q), root(W_K), root(W_V), gram_root(T(W_O) @ W_O)
-    readers = np.stack([R_K @ W_Q, R_Q @ W_K, R_O @ W_V]).astype(low, copy=False)
-    writers = (W_O @ T(R_V)).astype(low, copy=False)
-    qk_norm = np.linalg.norm(R_Q @ T(R_K), axis=(-2, -1))
-    ov_norm = np.linalg.norm(R_O @ T(R_V), axis=(-2, -1))
+    R_Q, R_K, R_V, R_O = root(W_Q), root(W_K), root(W_V), gram_root(np.einsum("hdk,hdj->hkj", W_O, W_O))
+    readers = np.stack([np.einsum("hij,hjd->hid", R, W) for R, W in ((R_K, W_Q), (R_Q, W_K), (R_O, W_V))]).astype(low, copy=False)
+    writers = np.einsum("hdk,hjk->hdj", W_O, R_V).astype(low, copy=False)
+    qk_norm = np.linalg.norm(np.einsum("hik,hjk->hij", R_Q, R_K), axis=(-2, -1))
+    ov_norm = np.linalg.norm(np.einsum("hik,hjk->hij", R_O, R_V), axis=(-2, -1))
     return readers, writers, qk_norm, ov_norm
 
 
