@@ -228,9 +228,9 @@ class FullCircuit:
         # contiguous A (a QK core's is a transposed view), so the batched B·A stays on BLAS
         return FactoredMatrix(np.ascontiguousarray(core.A), _rmul(core.B, self.frame.bridge))
 
-    def _per_head_chunks(self, answer: str, chunk: int = 128) -> np.ndarray:
+    def _per_head_chunks(self, answer: str, chunk: int = 48) -> np.ndarray:
         """``answer`` of the cycled matrices, ``chunk`` heads at a time: the float64 H × d_head × d_model
-        products would otherwise cost gigabytes at GPT-2-XL's 1200 heads."""
+        products would otherwise cost gigabytes at GPT-2-XL's 1200 heads (48 heads: ~40 MB each at d_model 1600)."""
         H = len(self.labels)
         return np.concatenate([getattr(self._cycled(slice(s, s + chunk)), answer)() for s in range(0, max(H, 1), chunk)])[:H]
 

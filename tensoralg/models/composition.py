@@ -218,7 +218,7 @@ def composition_scores(
         writers.reshape(d, H, k)[:, r_idx] = np.swapaxes(written, 0, 1)
         block = readers.reshape(-1, d)  # (3·R·k) × d
         reader_norms = np.stack([qk_norm[r_idx], qk_norm[r_idx], ov_norm[r_idx]])[:, None, :]
-        per_chunk = max(1, 2**26 // (block.shape[0] * k))  # writer heads per product: ≤ 256 MB of float32
+        per_chunk = max(1, 2**24 // (block.shape[0] * k))  # writer heads per product: ≤ 2²⁴ entries (64 MB of float32)
         for start in range(0, w_idx.size, per_chunk):
             w = w_idx[start:start + per_chunk]
             contiguous = w.size == w[-1] - w[0] + 1
