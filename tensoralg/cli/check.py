@@ -5,7 +5,8 @@
     tensoralg check "Σ_{h∈H1} A^h ⊗ W_OV^h == …" --heads 2,2 --json
     tensoralg check --file derivation.txt
 
-Exit codes: 0 proved or holds, 1 refuted, 2 bad input (parse or shape error).
+Exit codes: 0 proved or holds, 1 refuted, 2 bad input (parse or shape error), 3 internal error,
+4 not decided (UNDECIDED: the normal forms differ but no counterexample was found).
 """
 
 from __future__ import annotations
@@ -16,25 +17,31 @@ import sys
 
 from ..verify.derivation import check_file
 from ..verify.verification import check_formula
-from . import add_formula_options, formula_heads, non_negative_int
+from . import add_formula_options, bounded_int, formula_heads, non_negative_int
+
+#: More instances per size than this only spend time: each misses with probability ≤ degree/2⁶¹.
+MAX_TRIALS = 100
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "check",
-        help="prove or refute an identity (PROVED / REFUTED with a counterexample / HOLDS)",
+        help="prove or refute an identity (PROVED / REFUTED with a counterexample / HOLDS / UNDECIDED)",
         description=(
             "Check an identity 'LHS == RHS' of the tensor-product algebra, or each step of a derivation "
             "file. PROVED: the normal forms agree (for all sizes). REFUTED: an exact counterexample "
-            "(sizes, seed, entry, both values). HOLDS: random exact evaluations agree, with a "
-            "Schwartz–Zippel bound. Exit 0 proved/holds, 1 refuted, 2 bad input."
+            "(sizes, seed, entry, both values). HOLDS: equal once W_OV and W_QK are unfolded (--no-expand). "
+            "UNDECIDED: the normal forms differ but no random instance shows it (not decided; the "
+            "Schwartz–Zippel bound is printed). Exit 0 proved/holds, 1 refuted, 2 bad input, 3 internal "
+            "error, 4 not decided."
         ),
     )
     parser.add_argument("formula", nargs="?", help="the identity, e.g. \"(A⊗B)(C⊗D) == A C ⊗ B D\"")
     parser.add_argument("--file", "-f", metavar="PATH", help="a derivation: one expression per line, or e0 = e1 = e2")
     add_formula_options(parser)
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random exact instances (default 0)")
-    parser.add_argument("--trials", type=int, default=3, help="random instances per size (default 3)")
+    parser.add_argument("--trials", type=bounded_int(1, MAX_TRIALS), default=3,
+                        help=f"random instances per size, 1…{MAX_TRIALS} (default 3)")
     parser.add_argument("--no-expand", action="store_true", help="do not unfold W_OV = W_O W_V, W_QK = W_Qᵀ W_K symbolically")
     parser.add_argument("--json", action="store_true", help="print the verdict (or the derivation report) as JSON")
     parser.set_defaults(handler=run)

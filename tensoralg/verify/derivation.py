@@ -68,7 +68,8 @@ class Step:
 
 @dataclass(frozen=True)
 class DerivationReport:
-    """All steps of a derivation; exit code 0 if all hold, 1 if one is refuted, 2 on bad input."""
+    """All steps of a derivation; exit code 2 if a step is bad input, else 1 if one is refuted,
+    else 4 if one is not decided, else 0."""
 
     source: str
     steps: tuple[Step, ...]
@@ -80,15 +81,16 @@ class DerivationReport:
 
     @property
     def first_wrong(self) -> Step | None:
-        """The first step that is not PROVED or HOLDS."""
+        """The first step that is not PROVED or HOLDS (refuted, not decided or an error)."""
         return next((s for s in self.steps if not s.verdict.ok), None)
 
     @property
     def exit_code(self) -> int:
-        return max((s.verdict.exit_code for s in self.steps), default=0)
+        codes = {s.verdict.exit_code for s in self.steps}
+        return next((code for code in (2, 1, 4) if code in codes), 0)
 
     def describe(self) -> str:
-        counts = {st: sum(s.verdict.status == st for s in self.steps) for st in ("PROVED", "HOLDS", "REFUTED", "ERROR")}
+        counts = {st: sum(s.verdict.status == st for s in self.steps) for st in ("PROVED", "HOLDS", "REFUTED", "UNDECIDED", "ERROR")}
         summary = ", ".join(f"{n} {st.lower()}" for st, n in counts.items() if n)
         wrong = self.first_wrong
         head = f"{self.source}: {len(self.steps)} step(s): {summary}"

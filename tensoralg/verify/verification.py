@@ -1,4 +1,4 @@
-"""Verdicts on identities: PROVED, REFUTED (with a counterexample), HOLDS or ERROR.
+"""Verdicts on identities: PROVED, REFUTED (with a counterexample), HOLDS, UNDECIDED or ERROR.
 
 :func:`verify_identity` decides an identity LHS = RHS of the tensor-product algebra:
 
@@ -6,17 +6,27 @@
   so the identity holds in the free algebra: for all matrices of all sizes.
 * REFUTED — the normal forms differ, and exact evaluation on a random instance
   finds an entry where the sides differ. Distinct normal forms always have a
-  counterexample: if the difference has a term whose words have k letters, it is
-  not an identity once every space has size n ≥ k + 1 (follow k + 1 distinct basis
-  vectors along the word; the monomial of that path comes from that word alone;
-  without transposes Amitsur–Levitzki already gives n > k/2). The search evaluates
-  over GF(2⁶¹ − 1) with all spaces of size n = 1, 2, … and stops at the first
-  difference; then it shrinks the sizes space by space and reports an instance
-  over ℚ with small integer entries: dims, seed, entry and both values.
-* HOLDS — no symbolic proof, yet every random evaluation agrees (e.g. with
-  definitions not unfolded, or past the size cap). A false identity survives one
-  trial with probability at most D/p (Schwartz–Zippel, D the degree of the
-  difference), so the verdict carries the bound (D/p)^trials.
+  counterexample: if the difference has a term of f tensor factors whose words have
+  k letters in all, it is not an identity once every space has size n ≥ k + f
+  (follow distinct basis vectors along each factor's word, k + f of them; the
+  monomial of those paths comes from that term alone, with its coefficient; without
+  transposes Amitsur–Levitzki already gives n > k/2). The search evaluates over GF(p)
+  with all spaces of size n = 1, 2, … and stops at the first difference; then it
+  shrinks the sizes space by space and reports an instance over ℚ with small integer
+  entries: dims, seed, entry and both values. The prime is p = 2⁶¹ − 1 unless that
+  divides a numerator or denominator of a coefficient the evaluation meets; then it is
+  the next smaller prime that divides none (:func:`tensoralg.algebra.exact.faithful_prime_field`).
+  So every coefficient has its value mod p and none vanishes: a difference mod p on an
+  integer instance is a difference over ℚ, and the difference found by the path
+  argument is a nonzero polynomial mod p.
+* HOLDS — the normal forms differ as written but agree once the definitions are
+  unfolded (``expand=False``): exact evaluation always unfolds them, so this is a
+  proof too (error bound 0). Numeric checks (:func:`verify_numeric`) say HOLDS when
+  every float64 draw agrees.
+* UNDECIDED ("not decided") — the normal forms differ, yet no random instance shows it:
+  either the sizes where it must show exceed the search's cap, or every trial missed
+  (probability ≤ (D/p)^trials by Schwartz–Zippel, D the degree of the difference;
+  the verdict carries that bound). A false identity is never reported as holding.
 * ERROR — the input is ill-formed (shapes that differ, a parse error …).
 
 :func:`verify_numeric` checks model-level claims with non-polynomial parts
@@ -46,20 +56,22 @@ from ..algebra.definitions import expand_definitions
 from ..algebra.evaluate import evaluate_with
 from ..errors import ShapeError, TensoralgError
 from ..algebra.exact import (
-    PRIME_FIELD,
     RATIONALS,
     Field,
     SingularValueError,
+    faithful_prime_field,
     first_difference,
     invertible_symbols,
     matrix_text,
     random_instance,
 )
-from ..algebra.expr import Atom, Expr, canonical_tree, format_shape, spaces_in, symbols_in
+from ..algebra.expr import Atom, Expr, Scaled, canonical_tree, children, format_shape, spaces_in, symbols_in
 from ..algebra.normal_form import NormalForm
 from ..algebra.printing import to_unicode
 
-STATUSES = ("PROVED", "REFUTED", "HOLDS", "ERROR")
+STATUSES = ("PROVED", "REFUTED", "HOLDS", "UNDECIDED", "ERROR")
+#: The command line's exit code for each status (3 is an internal error: see tensoralg.cli).
+EXIT_CODES = {"PROVED": 0, "HOLDS": 0, "REFUTED": 1, "ERROR": 2, "UNDECIDED": 4}
 
 #: Largest size tried for every space, by number of tensor factors: tensor terms
 #: are evaluated as dense Kronecker products, whose size grows like n^(2·factors).
@@ -138,8 +150,8 @@ class Verdict:
 
     @property
     def exit_code(self) -> int:
-        """The command line's exit code: 0 proved or holds, 1 refuted, 2 bad input."""
-        return 0 if self.ok else 1 if self.status == "REFUTED" else 2
+        """The command line's exit code: 0 proved or holds, 1 refuted, 2 bad input, 4 not decided."""
+        return EXIT_CODES[self.status]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -180,8 +192,9 @@ def _term_text(nf: NormalForm, limit: int = 3) -> str:
     return text + (f" + … ({more} more)" if more > 0 else "")
 
 
-def _min_degree(nf: NormalForm) -> int:
-    return min((sum(map(len, key)) for key in nf.terms), default=0)
+def _size_bound(nf: NormalForm) -> int:
+    """min over terms of k + f (k letters in f factors): every space this large shows the difference."""
+    return min((sum(map(len, key)) + len(key) for key in nf.terms), default=1)
 
 
 def _degree_bound(nf: NormalForm, dims: Mapping[str, int]) -> int:
@@ -206,15 +219,35 @@ def _degree_bound(nf: NormalForm, dims: Mapping[str, int]) -> int:
     return plain + sum(m * dims[s.rows] for s, m in inverses.items())
 
 
+def _coefficients(*exprs: Expr) -> list:
+    """Every rational number the exact evaluation of ``exprs`` meets: the scalars of the trees
+    and the coefficients of every sub-expression's normal form (inverses, bilinear forms and
+    actions are evaluated through those)."""
+    found: list = []
+    seen: set[int] = set()
+    stack = list(exprs)
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, Scaled):
+            found.append(node.coefficient)
+        found.extend(node.normal_form.terms.values())
+        stack.extend(children(node))
+    return found
+
+
 @dataclass(frozen=True)
 class _Search:
-    """The sides of one identity, ready for exact evaluation."""
+    """The sides of one identity, ready for exact evaluation over ``field`` (a faithful GF(p))."""
 
     lhs: Expr
     rhs: Expr
     symbols: frozenset
     invertible: frozenset
     spaces: tuple[str, ...]
+    field: Field
 
     def differs(self, dims: Mapping[str, int], seed: int, field: Field) -> tuple | None:
         try:
@@ -229,7 +262,7 @@ class _Search:
 
     def fails(self, dims: Mapping[str, int], seeds: Sequence[int]) -> tuple | None:
         for seed in seeds:
-            found = self.differs(dims, seed, PRIME_FIELD)
+            found = self.differs(dims, seed, self.field)
             if found is not None:
                 return seed, found
         return None
@@ -259,21 +292,21 @@ def _counterexample(search: _Search, dims: dict[str, int], seed: int, seeds: Seq
             break
     if found is None:
         used, found = search.fails(dims, seeds)
-        field_ = PRIME_FIELD
+        field_ = search.field
     (entry, lhs_value, rhs_value), values = found
     small = sum(v.nrows() * v.ncols() for v in values.values()) <= 64
     listed = tuple((to_unicode(Atom(s)), matrix_text(v, field_)) for s, v in sorted(values.items())) if small else ()
     names = ", ".join(to_unicode(Atom(s)) for s in sorted(values))
     inverted = ", ".join(to_unicode(Atom(s)) for s in sorted(search.invertible))
     note = (
-        f"instance: tensoralg.algebra.exact.random_instance([{names}], dims, seed={used}, field={field_.name!r}"
-        + (f", invertible=[{inverted}])" if inverted else ")")
+        f"instance: tensoralg.algebra.exact.random_instance([{names}], dims, seed={used}, "
+        f"field=field_named({field_.name!r})" + (f", invertible=[{inverted}])" if inverted else ")")
     )
     return Counterexample(dict(sorted(dims.items())), used, field_.name, entry, lhs_value, rhs_value, note, listed)
 
 
 def verify_identity(lhs: Expr, rhs: Expr, *, seed: int = 0, trials: int = 3, expand: bool = True) -> Verdict:
-    """PROVED, REFUTED, HOLDS or ERROR for the identity lhs = rhs (see the module docstring).
+    """PROVED, REFUTED, HOLDS, UNDECIDED or ERROR for lhs = rhs (see the module docstring).
 
     ``expand`` unfolds the definitions W_OV = W_O W_V and W_QK = W_Qᵀ W_K before
     comparing normal forms; exact evaluation always uses them. ``seed`` fixes the
@@ -327,16 +360,20 @@ def _evaluate(
             "unfolded (exact evaluation always unfolds them)",
             error_bound=0.0, seconds=time.perf_counter() - start,
         )
+    # A prime that divides none of the numbers the evaluation meets: every coefficient has a
+    # value mod p, and the difference's nonzero coefficients stay nonzero (see the module doc).
+    field = faithful_prime_field([*_coefficients(exp_l, exp_r), *exp_diff.terms.values()])
     search = _Search(
         exp_l,
         exp_r,
         symbols_in(exp_l) | symbols_in(exp_r),
         invertible_symbols(exp_l) | invertible_symbols(exp_r),
         tuple(sorted(spaces_in(exp_l) | spaces_in(exp_r))),
+        field,
     )
     seeds = range(seed, seed + trials)
     # The size bound is about the polynomial the search evaluates: the unfolded difference.
-    need = _min_degree(exp_diff) + 1
+    need = _size_bound(exp_diff)
     top = max(1, min(SIZE_CAP.get(len(exp_l.shape), 4), need))
     for n in range(1, top + 1):
         dims = {space: n for space in search.spaces}
@@ -348,22 +385,27 @@ def _evaluate(
                 "REFUTED", "exact", statement, differing + "; exact evaluation finds a counterexample",
                 counterexample=cx, seconds=time.perf_counter() - start,
             )
+    if need > top:
+        return Verdict(
+            "UNDECIDED", "exact", statement,
+            f"not decided: {differing}, so the sides differ once every space has size {need}, but that is "
+            f"above the search's cap {top} (dense values of {len(exp_l.shape)} tensor factor(s)), and "
+            f"{trials} random instance(s) over {field.name} at every size 1…{top} agree",
+            seconds=time.perf_counter() - start,
+        )
     dims = {space: top for space in search.spaces}
     degree = _degree_bound(exp_diff, dims)
     guard = sum(dims[s.rows] for s in search.invertible)
-    p = float(PRIME_FIELD.modulus)
+    p = float(field.modulus)
     per_trial = min(1.0, (degree / p) / (1 - guard / p))
-    why = (
-        f"a difference must show by size {need}, above the cap {top}"
-        if need > top
-        else "the difference vanishes on every instance (a relation outside the free algebra)"
-    )
     bound = per_trial**trials
     return Verdict(
-        "HOLDS", "exact", statement,
-        f"{differing}, but {trials} random instance(s) over {PRIME_FIELD.name} agree at every size "
-        f"1…{top}; {why}. If false at size {top}, one trial would miss with probability ≤ "
-        f"{degree}/p (Schwartz–Zippel), all {trials} with ≤ {bound:.3g}",
+        "UNDECIDED", "exact", statement,
+        f"not decided: {differing}, so the sides differ at size {top}, yet {trials} random instance(s) "
+        f"over {field.name} agree at every size 1…{top}. Its modulus divides no coefficient, so the "
+        f"difference is a nonzero polynomial of degree ≤ {degree} there, and a trial misses it with "
+        f"probability ≤ {degree}/p (Schwartz–Zippel), all {trials} with ≤ {bound:.3g}: rerun with "
+        "another --seed",
         error_bound=bound, seconds=time.perf_counter() - start,
     )
 
