@@ -14,4 +14,5 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile("dev", max_examples=200, deadline=None)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+# An unset or empty HYPOTHESIS_PROFILE means "ci".
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "ci")

@@ -173,8 +173,10 @@ def test_first_difference():
 def test_coefficients_in_the_prime_field():
     assert int(PRIME_FIELD.scalar(Fraction(1, 2)) * 2) == 1
     assert field_named("Q") is RATIONALS
-    with pytest.raises(TensoralgError, match="unknown field"):
-        field_named("GF(7)")
+    assert field_named("GF(2^61-1)") is PRIME_FIELD and field_named("GF(1000003)").modulus == 1000003
+    for bad in ("GF(8)", "GF(2)", "GF(x)", "R"):
+        with pytest.raises(TensoralgError, match="field"):
+            field_named(bad)
 
 
 def test_identity_needs_a_size():

@@ -160,14 +160,22 @@ def test_holds_with_definitions_folded():
     assert check("W_OV^{0,0} == W_V^{0,0}ᵀ W_O^{0,0}ᵀ", MODEL, expand=False).status == "REFUTED"
 
 
-def test_holds_carries_the_schwartz_zippel_bound(monkeypatch):
-    # With the size cap forced to 1, scalars commute, so AB = BA survives: HOLDS, with
-    # the bound (degree/p)^trials.
+def test_past_the_size_cap_is_not_decided(monkeypatch):
+    # With the size cap forced to 1, scalars commute, so AB = BA shows no difference: the
+    # verdict is UNDECIDED (exit 4), never HOLDS.
     monkeypatch.setattr("tensoralg.verify.verification.SIZE_CAP", {1: 1})
     verdict = check("A B == B A", trials=2)
-    assert verdict.status == "HOLDS"
+    assert verdict.status == "UNDECIDED" and not verdict.ok and verdict.exit_code == 4
+    assert "not decided" in verdict.detail and "size 3" in verdict.detail and "cap 1" in verdict.detail
+
+
+def test_missed_difference_is_not_decided_with_the_schwartz_zippel_bound(monkeypatch):
+    # Every trial missing (forced here) leaves the identity open, with the bound (degree/p)^trials.
+    monkeypatch.setattr("tensoralg.verify.verification._Search.fails", lambda self, dims, seeds: None)
+    verdict = check("A B == B A", trials=2)
+    assert verdict.status == "UNDECIDED" and verdict.exit_code == 4
     assert verdict.error_bound == pytest.approx((2 / (2**61 - 1)) ** 2)
-    assert "Schwartz–Zippel" in verdict.detail
+    assert "Schwartz–Zippel" in verdict.detail and "not decided" in verdict.detail
 
 
 def test_errors_are_verdicts():
