@@ -18,8 +18,14 @@ import numpy as np
 from ..models.circuits import copying_scores, head_weights, label, ov_circuits, qk_circuits, qk_frame
 from ..models.composition import composition_scores
 from ..models.induction import behavioural_scores, induction_evidence, previous_token_evidence
+from ..errors import TensoralgError
+from ..models.model import Model
 from ..models.weights import load_weights
-from . import non_negative_int
+from . import bounded_int, non_negative_int
+
+#: Upper bounds of the counts (each sequence is a forward pass over 2·seq_len tokens).
+MAX_SEQUENCES = 1000
+MAX_SEQ_LEN = 1000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,8 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("weights", metavar="WEIGHTS", help=".npz or .safetensors file, tensoralg or TransformerLens naming")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument("--top", type=non_negative_int, default=10, metavar="K", help="composition pairs to list (default 10)")
-    parser.add_argument("--seq-len", type=int, default=None, metavar="T", help="random tokens per repeated half (default min(25, n_ctx/2))")
-    parser.add_argument("--sequences", type=int, default=4, metavar="S", help="random sequences for the behavioural scores (default 4)")
+    parser.add_argument("--seq-len", type=bounded_int(2, MAX_SEQ_LEN), default=None, metavar="T",
+                        help=f"random tokens per repeated half, 2…{MAX_SEQ_LEN} (default min(25, n_ctx/2))")
+    parser.add_argument("--sequences", type=bounded_int(1, MAX_SEQUENCES), default=4, metavar="S",
+                        help=f"random sequences for the behavioural scores, 1…{MAX_SEQUENCES} (default 4)")
     parser.add_argument("--no-behaviour", action="store_true", help="skip the behavioural scores (no forward passes)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random tokens and the composition baseline (default 0)")
     parser.add_argument("--score-scale", type=float, default=None, metavar="S", help="override s in softmax*(s·S) (default: the file's, else 1/√d_head)")
@@ -38,12 +46,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _number(x: float | None) -> float | None:
-    return None if x is None or not np.isfinite(x) else round(float(x), 6)
+    """x rounded for the report; None only where a score does not apply (never for NaN or ±∞)."""
+    if x is None:
+        return None
+    if not np.isfinite(x):
+        raise TensoralgError(f"a score came out as {float(x)} (not a number): float64 overflowed; the weights or "
+                             "the score scale are too large to analyse (see --score-scale)")
+    return round(float(x), 6)
+
+
+def check_analysable(model: Model) -> None:
+    """Refuse models whose scores would be meaningless: no heads, d_head 0, fewer than two tokens."""
+    if not any(model.heads):
+        raise TensoralgError(f"the model has no attention heads (heads per layer {tuple(model.heads)}): nothing to analyse")
+    d_heads = sorted({layer.W_Q.shape[1] for layer in model.layers if layer.n_heads})
+    if 0 in d_heads:
+        raise TensoralgError("d_head is 0: heads with no dimensions read and write nothing, so they have no circuits to analyse")
+    if model.n_vocab < 2:
+        raise TensoralgError(f"n_vocab is {model.n_vocab}: copying and matching scores compare tokens, and need at least two")
+
+
+def _finite(values, what: str, labels) -> None:
+    """Raise naming the first head whose ``what`` is NaN or ±∞ (instead of printing it as "-")."""
+    bad = np.flatnonzero(~np.isfinite(np.asarray(values, dtype=np.float64)))
+    if bad.size:
+        raise TensoralgError(f"the {what} of head {label(labels[bad[0]])} is {float(np.asarray(values)[bad[0]])} "
+                             "(not a number): float64 overflowed; the weights or the score scale are too large "
+                             "to analyse (see --score-scale)")
 
 
 def analyze(args: argparse.Namespace) -> dict:
     """The report as a JSON-ready dictionary."""
     model = load_weights(args.weights, score_scale=args.score_scale, layer_norm=args.layer_norm)
+    check_analysable(model)
     heads = head_weights(model)
     frame = qk_frame(heads)
     copying = copying_scores(ov_circuits(heads))
@@ -60,6 +95,11 @@ def analyze(args: argparse.Namespace) -> dict:
         None if args.no_behaviour or too_short
         else behavioural_scores(model, np.random.default_rng(args.seed), args.seq_len, args.sequences)
     )
+    for what, values in (("copying score", copying), ("same-matching score", matching)) + (
+        () if behaviour is None else (("prefix-matching score", behaviour.prefix_matching),
+                                      ("behavioural copying score", behaviour.copying))
+    ):
+        _finite(values, what, heads.labels)
     rows = []
     for i, head in enumerate(heads.labels):
         e = induction.get(head)
@@ -134,6 +174,8 @@ def _text(report: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = analyze(args)
+    # Overflow shows as a non-finite score, which analyze refuses in one line; numpy's warnings would add more.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        report = analyze(args)
     print(json.dumps(report, indent=2) if args.json else _text(report))
     return 0
