@@ -12,7 +12,8 @@ the tree walk of :mod:`tensoralg.algebra.evaluate` with a :class:`Field` as its 
 Defined symbols (W_OV, W_QK) are unfolded before evaluation, so an instance only
 draws the primitive weights and W_OV always equals W_O W_V. Over GF(p) a nonzero
 polynomial of degree D vanishes at a uniformly random point with probability at
-most D/p (Schwartz–Zippel), which is what makes one evaluation convincing; over ℚ
+most D/p (Schwartz–Zippel), which is what makes one evaluation convincing, provided
+reduction mod p loses no coefficient (:func:`faithful_prime_field` picks such a prime); over ℚ
 the entries are small integers, so a counterexample can be read by a person.
 
 >>> from tensoralg.algebra.expr import atom
