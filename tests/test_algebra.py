@@ -185,6 +185,27 @@ def test_three_factor_action_and_bilinear_form(dims, seed):
     assert close(evaluate(Apply(composed, t), v, dims), expected)
 
 
+@given(dims=dimensions(max_size=2), seed=seeds())
+def test_bilinear_form_scales_with_each_side(dims, seed):
+    # F∘(aP, bQ) = ab·F∘(P, Q): the coefficients of the form, the query and the key all multiply.
+    Aq, Ak, M = sym("A", "p", "p"), sym("B", "p", "p"), sym("M", "q", "q")
+    P, Q = Tensor((sym("C", "p", "p"), sym("W", "q", "r"))), Tensor((sym("D", "p", "p"), sym("V", "q", "r")))
+    form = Tensor((Aq, Ak, M))
+    scaled = Bilinear(Scaled(Fraction(5), form), Scaled(Fraction(2), P), Scaled(Fraction(3), Q))
+    assert scaled == Scaled(Fraction(30), Bilinear(form, P, Q))
+    t = sym("T", "p", "r")
+    v = values_for(form, P, Q, t, dims=dims, seed=seed)
+    assert close(evaluate(Apply(scaled, t), v, dims), 30 * evaluate(Apply(Bilinear(form, P, Q), t), v, dims))
+
+
+def test_normal_forms_are_immutable():
+    import dataclasses
+
+    nf = sym("A", "p", "p").normal_form
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        nf.shape = ()
+
+
 # --- must-fail twins: near-miss identities are different, symbolically and numerically --
 
 @given(seed=seeds())

@@ -23,7 +23,7 @@ from tensoralg.algebra.exact import (
     invertible_symbols,
     random_instance,
 )
-from tensoralg.algebra.expr import Scaled, atom, symbols_in
+from tensoralg.algebra.expr import Scaled, Sum, atom, symbols_in
 from tensoralg.algebra.symbols import declared_symbol
 from tensoralg.cli import main
 from tensoralg.formula.parsing import Context, parse_equation
@@ -105,3 +105,14 @@ def test_command_line_exit_codes(capsys, argv, code):
     assert main(argv) == code
     out, err = capsys.readouterr()
     assert err == "" and ("REFUTED" if code else "PROVED") in out
+
+
+def test_shared_subtrees_do_not_hide_coefficients():
+    # The same node twice in a tree, and an inner 1/p that the root's normal form cancels: the
+    # prime must still avoid p, so the evaluation never meets a coefficient without a value mod p.
+    M, N = (atom(declared_symbol(n, "d", "d")) for n in "MN")
+    shared = M @ N
+    inner = Scaled(Fraction(1, P61), Scaled(Fraction(P61), N @ M))
+    lhs = Sum((inner, shared, shared))
+    verdict = verify_identity(lhs, Scaled(Fraction(3), N @ M))
+    assert verdict.status == "REFUTED", verdict.detail

@@ -174,7 +174,8 @@ def test_missed_difference_is_not_decided_with_the_schwartz_zippel_bound(monkeyp
     monkeypatch.setattr("tensoralg.verify.verification._Search.fails", lambda self, dims, seeds: None)
     verdict = check("A B == B A", trials=2)
     assert verdict.status == "UNDECIDED" and verdict.exit_code == 4
-    assert verdict.error_bound == pytest.approx((2 / (2**61 - 1)) ** 2)
+    assert verdict.error_bound == pytest.approx((2 / (2**61 - 1)) ** 2, rel=1e-9, abs=0)
+    assert "degree ≤ 2" in verdict.detail and "2/p" in verdict.detail
     assert "Schwartz–Zippel" in verdict.detail and "not decided" in verdict.detail
 
 
@@ -288,3 +289,44 @@ def test_numeric_rounding_of_cancelling_terms_is_not_refuted():
 def test_numeric_bad_sides_are_errors():
     assert verify_numeric("shapes", lambda rng: (np.zeros(2), np.zeros(3))).status == "ERROR"
     assert verify_numeric("nan", lambda rng: (np.full(2, np.nan), np.zeros(2))).status == "ERROR"
+
+
+# --- what the verdicts report ---------------------------------------------------------------
+
+SQUARES = ["A, B: d x d"]
+
+
+def test_a_verdict_built_without_timing_took_no_time():
+    assert Verdict("PROVED", "symbolic", "s", "d").seconds == 0.0
+
+
+def test_the_difference_shows_three_terms_and_counts_the_rest():
+    detail = check_formula("A + B + A B == B A", declarations=SQUARES).detail
+    assert "… (1 more)" in detail
+    assert "more)" not in check_formula("A + B + A B == A + B", declarations=SQUARES).detail
+
+
+def test_proved_says_when_definitions_were_unfolded():
+    assert "(W_OV, W_QK unfolded)" in check_formula("W_OV^{0,0} == W_O^{0,0} W_V^{0,0}").detail
+    assert "(W_OV, W_QK unfolded)" in check_formula("W_QK^{0,0} == W_Q^{0,0}ᵀ W_K^{0,0}").detail
+    assert "(W_OV, W_QK unfolded)" in check_formula("W_O^{0,0} W_V^{0,0} == W_OV^{0,0}").detail
+    assert "unfolded" not in check_formula("A B == A B", declarations=SQUARES).detail
+
+
+def test_a_simple_counterexample_is_over_the_rationals_with_small_entries():
+    cx = check_formula("A B == B A", declarations=SQUARES).counterexample
+    assert cx.field == "Q" and cx.values and all(abs(int(x)) <= 3 for _, rows in cx.values for r in rows for x in r)
+
+
+def test_a_large_instance_is_not_listed():
+    names = [chr(c) for c in range(ord("A"), ord("A") + 17)]  # 17 matrices of 2 × 2: 68 entries
+    text = f"{' '.join(names)} == {' '.join(reversed(names))}"
+    cx = check_formula(text, declarations=[f"{', '.join(names)}: d x d"]).counterexample
+    assert cx.dims == {"d": 2} and cx.values == ()
+
+
+def test_numeric_verdicts_report_the_failing_trial_and_the_deviation():
+    refuted = verify_numeric("sin = cos", lambda r: (lambda a: (np.sin(a), np.cos(a)))(r.normal(size=4)))
+    assert refuted.detail == "trial 1 of 5 disagrees"
+    zeros = verify_numeric("0 = 0", lambda r: (np.zeros(3), np.zeros(3)))
+    assert zeros.status == "HOLDS" and "largest relative deviation 0 ≤" in zeros.detail

@@ -334,7 +334,9 @@ def verify_identity(lhs: Expr, rhs: Expr, *, seed: int = 0, trials: int = 3, exp
         nl, nr = left.normal_form, right.normal_form
     except TensoralgError as exc:
         return _error(statement, exc, start)
-    unfolded = " (W_OV, W_QK unfolded)" if expand and (left is not lhs or right is not rhs) else ""
+    # expand_definitions rebuilds every tree; the symbols tell whether a definition was unfolded.
+    changed = expand and symbols_in(left) | symbols_in(right) != symbols_in(lhs) | symbols_in(rhs)
+    unfolded = " (W_OV, W_QK unfolded)" if changed else ""
     if nl == nr:
         return Verdict(
             "PROVED", "symbolic", statement,
