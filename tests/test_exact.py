@@ -5,6 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
+import flint
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,6 +20,7 @@ from tensoralg.algebra.exact import (
     evaluate_exact,
     factor_entry,
     field_named,
+    matrix_text,
     first_difference,
     invertible_symbols,
     kron,
@@ -177,6 +179,18 @@ def test_coefficients_in_the_prime_field():
     for bad in ("GF(8)", "GF(2)", "GF(x)", "R"):
         with pytest.raises(TensoralgError, match="field"):
             field_named(bad)
+
+
+def test_a_coefficient_without_a_value_mod_p_is_refused():
+    with pytest.raises(TensoralgError, match="has no value in GF"):
+        PRIME_FIELD.scalar(Fraction(1, P61))
+    assert int(PRIME_FIELD.scalar(Fraction(P61 + 1, 3)) * 3) == 1
+
+
+def test_matrix_text_lists_rows():
+    assert matrix_text(RATIONALS.matrix(2, 3, [1, 2, 3, flint.fmpq(1, 2), 5, -6]), RATIONALS) == (
+        ("1", "2", "3"), ("1/2", "5", "-6"))
+    assert matrix_text(PRIME_FIELD.matrix(1, 2, [P61 - 1, 5]), PRIME_FIELD) == ((str(P61 - 1), "5"),)
 
 
 def test_identity_needs_a_size():
