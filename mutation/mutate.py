@@ -38,7 +38,7 @@ MODULES = {
     "expansion": ("tensoralg/paths/expansion.py", ["tests/test_expansion.py"]),
     "circuits": ("tensoralg/models/circuits.py", ["tests/test_circuits.py"]),
     "composition": ("tensoralg/models/composition.py", ["tests/test_composition.py"]),
-    "weights": ("tensoralg/models/weights.py", ["tests/test_weights.py"]),
+    "weights": ("tensoralg/models/weights.py", ["tests/test_weights.py", "tests/test_weights_biases.py"]),
 }
 SKIPPED_TYPES = {"string", "fstring", "annassign", "decorator"}
 TIMEOUT = 600  # seconds for one mutant; a mutant that loops forever counts as killed
