@@ -330,3 +330,21 @@ def test_numeric_verdicts_report_the_failing_trial_and_the_deviation():
     assert refuted.detail == "trial 1 of 5 disagrees"
     zeros = verify_numeric("0 = 0", lambda r: (np.zeros(3), np.zeros(3)))
     assert zeros.status == "HOLDS" and "largest relative deviation 0 ≤" in zeros.detail
+
+
+@pytest.mark.parametrize("factors, cap", [(1, 12), (2, 8), (3, 5)])
+def test_the_size_caps_are_as_documented(monkeypatch, factors, cap):
+    # A difference of 13 letters per factor must show by size 13·f + f, above every cap: with every
+    # trial missing (forced), the verdict names the cap for that many tensor factors.
+    from tensoralg.algebra.expr import Tensor, atom
+
+    monkeypatch.setattr("tensoralg.verify.verification._Search.fails", lambda self, dims, seeds: None)
+    letters = [atom(declared_symbol(chr(ord("A") + i), "d", "d")) for i in range(13)]
+    word, reversed_word = letters[0], letters[-1]
+    for x in letters[1:]:
+        word = word @ x
+    for x in reversed(letters[:-1]):
+        reversed_word = reversed_word @ x
+    lhs, rhs = (Tensor((w,) * factors) if factors > 1 else w for w in (word, reversed_word))
+    verdict = verify_identity(lhs, rhs)
+    assert verdict.status == "UNDECIDED" and f"above the search's cap {cap} " in verdict.detail
