@@ -311,6 +311,7 @@ def test_proved_says_when_definitions_were_unfolded():
     assert "(W_OV, W_QK unfolded)" in check_formula("W_QK^{0,0} == W_Q^{0,0}ᵀ W_K^{0,0}").detail
     assert "(W_OV, W_QK unfolded)" in check_formula("W_O^{0,0} W_V^{0,0} == W_OV^{0,0}").detail
     assert "unfolded" not in check_formula("A B == A B", declarations=SQUARES).detail
+    assert "unfolded" not in check_formula("A + B - B == A", declarations=SQUARES).detail
 
 
 def test_a_simple_counterexample_is_over_the_rationals_with_small_entries():
@@ -330,6 +331,9 @@ def test_numeric_verdicts_report_the_failing_trial_and_the_deviation():
     assert refuted.detail == "trial 1 of 5 disagrees"
     zeros = verify_numeric("0 = 0", lambda r: (np.zeros(3), np.zeros(3)))
     assert zeros.status == "HOLDS" and "largest relative deviation 0 ≤" in zeros.detail
+    left, right = np.array([100.0, 1.0]), np.array([100.0 + 2**-40, 1.0])
+    close = verify_numeric("nearly", lambda r: (left, right), trials=1)
+    assert close.status == "HOLDS" and f"largest relative deviation {2**-40 / (100.0 + 2**-40):.2g} ≤" in close.detail
 
 
 @pytest.mark.parametrize("factors, cap", [(1, 12), (2, 8), (3, 5)])
