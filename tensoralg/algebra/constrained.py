@@ -90,7 +90,8 @@ def _transpose(m: Rows, rows: int, cols: int) -> Rows:
     return [[m[i][j] for i in range(rows)] for j in range(cols)]
 
 
-def _to_flint(m: Rows, rows: int, cols: int):
+def to_flint(m: Rows, rows: int, cols: int):
+    """A list of rows of Fractions as a python-flint ``fmpq_mat``."""
     return flint.fmpq_mat(rows, cols, [flint.fmpq(x.numerator, x.denominator) for row in m for x in row])
 
 
@@ -165,7 +166,7 @@ def _projector(kind: Kind, n: int, rng: np.random.Generator) -> Rows:
     for _ in range(50):
         B = basis(b_perp, b_ones)
         C = B if sym else basis(c_perp, c_ones)
-        Bm, Cm = _to_flint(_transpose(B, k, n), n, k), _to_flint(_transpose(C, k, n), n, k)
+        Bm, Cm = to_flint(_transpose(B, k, n), n, k), to_flint(_transpose(C, k, n), n, k)
         gram = Cm.transpose() * Bm
         if gram.det() != 0:
             return _from_flint(Bm * gram.inv() * Cm.transpose())
@@ -179,8 +180,8 @@ def _isometry(n: int, k: int, rng: np.random.Generator) -> Rows:
     upper = _ints(rng, n, n, -2, 2)
     K = [[upper[i][j] if i < j else -upper[j][i] if i > j else Fraction(0) for j in range(n)] for i in range(n)]
     eye = [[Fraction(int(i == j)) for j in range(n)] for i in range(n)]
-    minus = _to_flint([[eye[i][j] - K[i][j] for j in range(n)] for i in range(n)], n, n)
-    plus = _to_flint([[eye[i][j] + K[i][j] for j in range(n)] for i in range(n)], n, n)
+    minus = to_flint([[eye[i][j] - K[i][j] for j in range(n)] for i in range(n)], n, n)
+    plus = to_flint([[eye[i][j] + K[i][j] for j in range(n)] for i in range(n)], n, n)
     Q = _from_flint(minus * plus.inv())  # Id + K is invertible for skew-symmetric K over ℝ
     signs = [Fraction(int(rng.choice([-1, 1]))) for _ in range(k)]
     columns = sorted(rng.permutation(n)[:k].tolist())

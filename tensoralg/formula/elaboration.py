@@ -356,7 +356,7 @@ class _Elaborator:
             if s is None:
                 raise self.fail(
                     ShapeError, node.col,
-                    f"cannot infer the space of {what}: give it as Id_{{d_model}} (or Id[d_model]), or name a shape on the other side",
+                    f"cannot infer the space of {what}: give it as {what}_{{d_model}} (or {what}[d_model]), or name a shape on the other side",
                 )
         return spaces
 
