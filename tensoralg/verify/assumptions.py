@@ -410,6 +410,8 @@ def verify_under(
     else:
         why = (f"not decided: completion stopped at its cap ({completion.stopped}, {completion.steps} "
                f"S-polynomial(s), {len(completion.rules)} rule(s)), so no reduction is trusted")
+        if not prove_modulo(diff, completion, inputs)[0].terms:
+            why += " (the rules reached so far do reduce L − R to 0; raise --max-steps/--max-rules to let completion finish)"
     search = _Search(symbols, relations, assumptions.properties, _kinds(relations, assumptions.properties), seed, trials)
     for dims, used, values in search.instances(spaces):
         try:
