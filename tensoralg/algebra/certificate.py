@@ -34,7 +34,7 @@ from typing import Any, Sequence
 
 from ..errors import TensoralgError
 from .definitions import expand_definitions
-from .expr import canonical_tree, Atom, Expr, Identity, Inverse, Product, Scaled, Tensor, Transpose, Zero
+from .expr import canonical_tree, format_shape, Atom, Expr, Identity, Inverse, Product, Scaled, Tensor, Transpose, Zero
 from .normal_form import NormalForm, collect_like_terms
 from .printing import to_unicode
 from .symbols import Letter
@@ -52,7 +52,8 @@ class Relation:
 
     def __post_init__(self) -> None:
         if self.lhs.shape != self.rhs.shape:
-            raise TensoralgError(f"the sides of the relation {self.text or to_unicode(self.lhs)} have different shapes")
+            raise TensoralgError(f"the sides of the relation {self.text or to_unicode(self.lhs)} have different shapes: "
+                                 f"{format_shape(self.lhs.shape)} and {format_shape(self.rhs.shape)}")
 
     def difference(self, transposed: bool = False) -> Expr:
         """ℓ − r, or (ℓ − r)ᵀ."""

@@ -160,6 +160,10 @@ def parse_assumptions(
                     check_property_shape(keyword, symbol.rows, symbol.cols, body)
                     properties[symbol] = properties.get(symbol, frozenset()) | property_names(keyword)
                     continue
+                if not any(t.kind == "EQ" for t in tokenize(instance)):
+                    raise FormulaSyntaxError(
+                        "an assumption is a relation 'L = R' or a property '" + "', '".join(f"{k} X" for k in KEYWORDS)
+                        + "'")
                 lhs, rhs = parse_equation(instance, context)
                 if len(lhs.shape) != 1:
                     raise TensoralgError("a relation is between plain matrices, not tensor terms")

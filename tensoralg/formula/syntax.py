@@ -303,7 +303,12 @@ class Parser:
                 return Dot(tok.col, args[0], args[1])
             return Bilin(tok.col, *args)
         if name == "𝟙" or name.startswith("𝟙_"):
-            return Ones(tok.col, name[2:] or None)
+            space = name[2:] or None
+            if self.tok.kind == "[":
+                self.next()
+                space = self.expect("NAME", "a space name such as n_ctx").text
+                self.expect("]", "']'")
+            return Ones(tok.col, space)
         if name == "Id" or name.startswith("Id_"):
             space = name[3:] or None
             if self.tok.kind == "[":
