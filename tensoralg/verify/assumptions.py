@@ -406,7 +406,8 @@ def verify_under(
                                   assumptions=shown, certificate=certificate, certificate_ok=False,
                                   completion=stats, seconds=elapsed())
         why = (f"L − R does not reduce to 0 modulo the {len(completion.rules)} completed rule(s) (remainder "
-               f"{_text(rest)}): it does not follow from the relations alone")
+               f"{_text(rest)}): it does not follow from the relations alone" if relations else
+               f"the normal forms differ by {_text(rest)} and no relation is assumed")
     else:
         why = (f"not decided: completion stopped at its cap ({completion.stopped}, {completion.steps} "
                f"S-polynomial(s), {len(completion.rules)} rule(s)), so no reduction is trusted")
