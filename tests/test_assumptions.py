@@ -264,3 +264,14 @@ def test_bad_assumptions(assume, message, capsys):
     code = main(["check", "P == P", "--assume", assume, *sum((["--let", l] for l in LETS), [])])
     assert code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) >= 1
+
+
+def test_lean_text_is_produced_for_a_proved_identity(tmp_path, capsys):
+    path = tmp_path / "proof.lean"
+    assert main(["check", "A^{1,0} A^{0,0} 𝟙 == 𝟙", "--lean", str(path)]) == 0
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("import Mathlib") and "calc" in text
+    assert "(h0 : A_0_0 * one_n_ctx = one_n_ctx)" in text and "A_1_0 * (A_0_0 * one_n_ctx - one_n_ctx)" in text
+    refuted = tmp_path / "none.lean"
+    assert main(["check", "A^{1,0} A^{0,0} 𝟙 == 𝟙", "--no-default-assumptions", "--lean", str(refuted)]) == 1
+    assert not refuted.exists()

@@ -17,7 +17,7 @@ import json
 import sys
 
 from ..algebra.completion import Caps
-from ..verify.assumptions import check_assuming
+from ..verify.assumptions import check_assuming, write_lean
 from ..verify.derivation import check_file
 from . import add_formula_options, formula_heads, non_negative_int
 
@@ -52,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"completion cap: S-polynomials processed (default {Caps().steps})")
     parser.add_argument("--max-rules", type=non_negative_int, default=Caps().rules,
                         help=f"completion cap: rules kept (default {Caps().rules})")
+    parser.add_argument("--lean", metavar="PATH",
+                        help="write a PROVED identity with its certificate as a Lean 4 / mathlib theorem to PATH")
     parser.add_argument("--json", action="store_true", help="print the verdict (or the derivation report) as JSON")
     parser.set_defaults(handler=run)
 
@@ -70,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         return report.exit_code
     caps = Caps(steps=args.max_steps, rules=args.max_rules)
     verdict = check_assuming(args.formula, args.assume, defaults=defaults, caps=caps, **options)
+    if args.lean is not None and verdict.status == "PROVED":
+        write_lean(args.formula, verdict, args.lean, declarations=args.declarations, heads=heads)
     if args.json:
         print(json.dumps(verdict.to_json(), ensure_ascii=False, indent=2))
     elif verdict.status == "ERROR":

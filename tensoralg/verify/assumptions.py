@@ -527,3 +527,21 @@ def check_assuming(
         verdict = verify_step(exprs[0], exprs[1], parsed, defaults=defaults, seed=seed, trials=trials,
                               expand=expand, caps=caps)
     return replace(verdict, statement=text.strip(), seconds=time.perf_counter() - start)
+
+
+def write_lean(text: str, verdict: Verdict, path: str, *, declarations: Sequence[str] = (),
+               heads: Sequence[int] | None = None) -> str:
+    """Write the PROVED identity ``text`` with its certificate (empty for a free-algebra proof)
+    as a Lean 4 / mathlib theorem to ``path``; returns the text."""
+    from pathlib import Path
+
+    from ..algebra.lean import lean_theorem
+
+    lhs, rhs = parse_equation(text, Context.build(declarations, heads))
+    certificate = getattr(verdict, "certificate", None) or Certificate((), ())
+    lean = lean_theorem(lhs, rhs, certificate)
+    try:
+        Path(path).write_text(lean, encoding="utf-8")
+    except OSError as exc:
+        raise TensoralgError(f"cannot write the Lean file {path}: {exc}") from exc
+    return lean
