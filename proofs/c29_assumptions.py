@@ -28,7 +28,6 @@ rectangular size; an affine (not convex) combination of patterns is not a patter
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Sequence
 
 from tensoralg.algebra.expr import Identity, atom

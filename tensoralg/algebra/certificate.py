@@ -34,7 +34,7 @@ from typing import Any, Sequence
 
 from ..errors import TensoralgError
 from .definitions import expand_definitions
-from .expr import canonical_tree, format_shape, Atom, Expr, Identity, Inverse, Product, Scaled, Tensor, Transpose, Zero
+from .expr import canonical_tree, format_shape, Atom, Expr, Identity, Inverse, Product, Scaled, Tensor, Transpose
 from .normal_form import NormalForm, collect_like_terms
 from .printing import to_unicode
 from .symbols import Letter

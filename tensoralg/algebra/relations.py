@@ -13,7 +13,6 @@ polynomial is its largest; a relation is oriented as leading word → the rest.
 
     transpose_poly     (Σ cᵢ wᵢ)ᵀ = Σ cᵢ wᵢᵀ — relations are closed under it (r = 0 ⇒ rᵀ = 0)
     leading            the largest word and its coefficient
-    multiply           u·f·v on words, by plain concatenation (no cancellation)
 
 >>> from tensoralg.algebra.symbols import declared_symbol, Letter
 >>> P = Letter(declared_symbol("P", "d", "d"), False)
@@ -30,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Iterable, Mapping
+from typing import Mapping
 
 from ..errors import ShapeError
 from .normal_form import NormalForm, transpose_word
@@ -50,9 +49,6 @@ def word_key(word: Word) -> tuple:
     return (len(word), tuple(letter_key(l) for l in word))
 
 
-def word_shape(word: Word, rows: str, cols: str) -> tuple[str, str]:
-    """The shape of a nonempty word, or (rows, cols) of the polynomial for the empty word."""
-    return (word[0].rows, word[-1].cols) if word else (rows, cols)
 
 
 def vertices(word: Word, space: str) -> tuple[str, ...]:
@@ -99,20 +95,7 @@ class Poly:
         tree = Zero(((self.rows, self.cols),)) if not terms else terms[0] if len(terms) == 1 else Sum(tuple(terms))
         return to_unicode(tree)
 
-    @property
-    def degree(self) -> int:
-        return max((len(w) for w in self.terms), default=0)
 
-    def to_normal_form(self) -> NormalForm:
-        return NormalForm(((self.rows, self.cols),), {(w,): c for w, c in self.terms.items()})
-
-
-def poly(rows: str, cols: str, pairs: Iterable[tuple[Word, Fraction]]) -> Poly:
-    """The polynomial Σ c·w with like words merged and zero coefficients dropped."""
-    acc: dict[Word, Fraction] = {}
-    for w, c in pairs:
-        acc[w] = acc.get(w, Fraction(0)) + c
-    return Poly(rows, cols, {w: c for w, c in acc.items() if c != 0})
 
 
 def from_normal_form(nf: NormalForm) -> Poly:
@@ -134,20 +117,7 @@ def transpose_poly(f: Poly) -> Poly:
     return Poly(f.cols, f.rows, {transpose_word(w): c for w, c in f.terms.items()})
 
 
-def scale(c: Fraction, f: Poly) -> Poly:
-    return Poly(f.rows, f.cols, {w: c * d for w, d in f.terms.items()}) if c else Poly(f.rows, f.cols, {})
 
 
-def multiply(left: Word, f: Poly, right: Word, coefficient: Fraction = Fraction(1)) -> Poly:
-    """c·u·f·v by plain concatenation; u must end where f's rows start, v start at f's columns."""
-    rows = left[0].rows if left else f.rows
-    cols = right[-1].cols if right else f.cols
-    if (left and left[-1].cols != f.rows) or (right and right[0].rows != f.cols):
-        raise ShapeError("u·f·v does not compose: the words' spaces do not meet f's")
-    return Poly(rows, cols, {left + w + right: coefficient * c for w, c in f.terms.items()})
 
-
-def subtract(f: Poly, g: Poly) -> Poly:
-    """f − g (same shape)."""
-    return poly(f.rows, f.cols, list(f.terms.items()) + [(w, -c) for w, c in g.terms.items()])
 

@@ -45,8 +45,8 @@ from ..algebra.constrained import CannotSample, Kind, draw, to_flint
 from ..algebra.definitions import expand_definitions
 from ..algebra.evaluate import evaluate_with
 from ..algebra.exact import RATIONALS, SingularValueError, first_difference
-from ..algebra.expr import Atom, Expr, atom, format_shape, spaces_in, symbols_in
-from ..algebra.normal_form import NormalForm, transpose_word
+from ..algebra.expr import Expr, atom, format_shape, spaces_in, symbols_in
+from ..algebra.normal_form import NormalForm
 from ..algebra.printing import to_unicode
 from ..algebra.properties import CAUSAL, NONNEGATIVE, PATTERN, PROPERTIES, STOCHASTIC, prove_property
 from ..algebra.relations import Poly, from_normal_form, transpose_poly
