@@ -44,7 +44,7 @@ b_V = atom(declared_symbol("b_V", "d_head", "1"))
 
 #: Declarations shared by the statements below.
 LETS = ("X: n_ctx x d_model", "b_V, b_O: d_head x 1", "B: n_ctx x n_ctx", "P: d_model x d_model",
-        "R: d_model x d_head", "S: d_model x d_model", "c: n_vocab x 1", "x: d_model x 1")
+        "R: d_model x d_head", "O, S: d_model x d_model", "c: n_vocab x 1", "x: d_model x 1")
 CENTRING = ("P P = P", "Pᵀ = P", "P 𝟙 = 0")
 
 
@@ -146,6 +146,8 @@ def check(ctx: Context) -> list[Check]:
         _assumed(ctx, "a convex combination of products of patterns is a pattern",
                  "pattern ((1/3) A^{1,0} A^{0,0} + (2/3) A^{0,1})"),
         _certified(_assumed(ctx, "R Rᵀ R = R from RᵀR = Id (R rectangular)", "R Rᵀ R == R", ["Rᵀ R = Id"])),
+        _certified(_assumed(ctx, "O Oᵀ = Id from OᵀO = Id once O is square and invertible (O⁻¹O = Id)",
+                            "O Oᵀ == Id", ["Oᵀ O = Id", "O⁻¹ O = Id"])),
         _certified(_assumed(ctx, "(S x)ᵀ = xᵀ S from S = Sᵀ", "(S x)ᵀ == xᵀ S", ["S = Sᵀ"])),
         _certified(_assumed(ctx, "P𝟙 = 0 and P² = P: (Id − P) 𝟙 = 𝟙", "(Id - P) 𝟙 == 𝟙", CENTRING)),
         *c22_linear_checks(ctx),

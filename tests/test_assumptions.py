@@ -73,6 +73,8 @@ def test_negative_r_rt_refuted_at_a_rectangular_size_while_rtr_consequences_are_
         [int(i == j) for j in range(k)] for i in range(k)]
     proved = check_assuming("R Rᵀ R == R", ["Rᵀ R = Id"], declarations=LETS)
     assert proved.status == "PROVED" and proved.certificate_ok
+    square = check_assuming("O Oᵀ == Id", ["Oᵀ O = Id", "O⁻¹ O = Id"], declarations=["O: p x p"])
+    assert square.status == "PROVED" and square.certificate_ok  # R⁻¹R = Id normalises away; R is still inverted
 
 
 def test_completion_past_its_cap_is_not_decided_never_proved(capsys):

@@ -72,12 +72,12 @@ def run(args: argparse.Namespace) -> int:
         return report.exit_code
     caps = Caps(steps=args.max_steps, rules=args.max_rules)
     verdict = check_assuming(args.formula, args.assume, defaults=defaults, caps=caps, **options)
-    if args.lean is not None and verdict.status == "PROVED":
-        write_lean(args.formula, verdict, args.lean, declarations=args.declarations, heads=heads)
     if args.json:
         print(json.dumps(verdict.to_json(), ensure_ascii=False, indent=2))
     elif verdict.status == "ERROR":
         print(f"tensoralg check: error: {verdict.detail}", file=sys.stderr)
     else:
         print(verdict.describe())
+    if args.lean is not None and verdict.status == "PROVED":
+        write_lean(args.formula, verdict, args.lean, declarations=args.declarations, heads=heads)
     return verdict.exit_code

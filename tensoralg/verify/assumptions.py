@@ -44,7 +44,7 @@ from ..algebra.completion import Caps, Completion, complete, reduce
 from ..algebra.constrained import CannotSample, Kind, draw, to_flint
 from ..algebra.definitions import expand_definitions
 from ..algebra.evaluate import evaluate_with
-from ..algebra.exact import RATIONALS, SingularValueError, first_difference
+from ..algebra.exact import RATIONALS, SingularValueError, first_difference, invertible_symbols
 from ..algebra.expr import Expr, atom, format_shape, spaces_in, symbols_in
 from ..algebra.normal_form import NormalForm
 from ..algebra.printing import to_unicode
@@ -207,7 +207,8 @@ def _inputs(relations: Sequence[Relation], symbols: Iterable[Symbol], inverted: 
 
 
 def _inverted(exprs: Iterable[Expr]) -> set[Symbol]:
-    return {l.symbol for e in exprs for key in e.normal_form.terms for w in key for l in w if l.inverse}
+    """Symbols written under an inverse (R⁻¹R normalises to Id, so the trees are read, not the normal forms)."""
+    return set().union(*(invertible_symbols(e) for e in exprs))
 
 
 def _term(inputs: _Inputs, key: tuple, c: Fraction, slot: int = 0, context=()) -> Term:
@@ -387,7 +388,7 @@ def verify_under(
         return AssumedVerdict("PROVED", "symbolic", statement,
                               f"normal forms agree in the free algebra ({len(left.normal_form)} term(s)): "
                               "no assumption is needed", assumptions=shown, seconds=elapsed())
-    inputs = _inputs(relations, symbols, _inverted([left, right] + [r.lhs - r.rhs for r in relations]))
+    inputs = _inputs(relations, symbols, _inverted([left, right] + [x for r in relations for x in (r.lhs, r.rhs)]))
     completion = complete(inputs.polys, caps)
     stats = {**completion.to_json(), "inputs": len(inputs.polys)}
     if completion.complete:
