@@ -347,8 +347,9 @@ def _setup(exprs: Sequence[Expr], assumptions: Assumptions, defaults: bool):
     if defaults:
         assumptions, notes = with_defaults(assumptions, symbols | rel_symbols)
     spaces = {s for e in exprs for s in spaces_in(e)} | {s for r in assumptions.relations for s in spaces_in(r.lhs)}
-    relations = assumptions.relations + _implied_relations(assumptions, {s.cols for s in symbols | rel_symbols
-                                                                         if s.name == ONES} and spaces)
+    given = {(r.lhs - r.rhs).normal_form for r in assumptions.relations}
+    implied = _implied_relations(assumptions, {s.rows for s in symbols | rel_symbols if s.name == ONES} & spaces)
+    relations = assumptions.relations + tuple(r for r in implied if (r.lhs - r.rhs).normal_form not in given)
     defaulted = {n.split(" (default")[0] for n in notes}
     shown = tuple(r.text for r in relations) + tuple(
         f"{' '.join(p for p in PROPERTIES if p in props)} {to_unicode(atom(s))}"
