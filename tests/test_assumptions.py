@@ -277,3 +277,40 @@ def test_lean_text_is_produced_for_a_proved_identity(tmp_path, capsys):
     refuted = tmp_path / "none.lean"
     assert main(["check", "A^{1,0} A^{0,0} 𝟙 == 𝟙", "--no-default-assumptions", "--lean", str(refuted)]) == 1
     assert not refuted.exists()
+
+
+# -- the property layer is sound: whatever it proves holds on drawn patterns
+
+PATTERNS = [declared_symbol("A", "n_ctx", "n_ctx", 0, h) for h in range(3)]
+pattern_letters = st.sampled_from([Letter(s, t) for s in PATTERNS for t in (False, True)])
+pattern_terms = st.lists(st.tuples(st.sampled_from([Fraction(1, 2), Fraction(1, 3), Fraction(1), Fraction(-1)]),
+                                   st.lists(pattern_letters, max_size=3)), min_size=1, max_size=3)
+
+
+@given(pattern_terms, st.sampled_from(["causal", "nonnegative", "stochastic", "pattern"]), st.integers(0, 1000))
+def test_proved_properties_hold_on_drawn_patterns(terms, keyword, seed):
+    from tensoralg.algebra.expr import Identity, Product, Scaled, Sum, Transpose
+    from tensoralg.algebra.properties import PATTERN, prove_property
+
+    def word(letters):
+        parts = [Transpose(atom(l.symbol)) if l.transposed else atom(l.symbol) for l in letters]
+        return Identity("n_ctx") if not parts else parts[0] if len(parts) == 1 else Product(tuple(parts))
+
+    expr = Sum(tuple(Scaled(c, word(w)) for c, w in terms))
+    if prove_property(keyword, expr, {s: PATTERN for s in PATTERNS}) is None:
+        return
+    rng = np.random.default_rng(seed)
+    n = 4
+    values = {s: _mat(draw(Kind(causal=True, nonnegative=True, row_sum=Fraction(1)), n, n, rng)) for s in PATTERNS}
+    total = np.zeros((n, n), dtype=object)
+    for c, w in terms:
+        m = np.eye(n, dtype=int).astype(object)
+        for l in w:
+            m = m.dot(values[l.symbol].T if l.transposed else values[l.symbol])
+        total = total + c * m
+    if keyword in ("causal", "pattern"):
+        assert all(total[i, j] == 0 for i in range(n) for j in range(i + 1, n))
+    if keyword in ("nonnegative", "stochastic", "pattern"):
+        assert (total >= 0).all()
+    if keyword in ("stochastic", "pattern"):
+        assert all(sum(row) == 1 for row in total)
