@@ -11,7 +11,7 @@ every assumption, or UNDECIDED ("not decided").
    checker (:mod:`tensoralg.algebra.certificate`); only then is the verdict PROVED.
    Completion stopped by a cap decides nothing: the verdict is then never PROVED.
 3. Refutation: instances over ℚ drawn from families that satisfy the assumptions (patterns,
-   projectors, rotations …, :mod:`tensoralg.algebra.constrained`), at per-space sizes in
+   projectors, rotations …; :mod:`tensoralg.verify.sampling`), at per-space sizes in
    order of total size; every assumption is checked exactly on each instance before it
    may serve, so a counterexample satisfies all of them. The verdict names the families.
 4. Otherwise UNDECIDED: the number of agreeing instances is reported, with no error bound
@@ -32,35 +32,28 @@ it carries ``pattern``, hence A𝟙 = 𝟙, and the verdict lists it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from fractions import Fraction
-from itertools import product as cartesian
 from typing import Any, Iterable, Mapping, Sequence
-
-import numpy as np
 
 from ..algebra.certificate import Certificate, Relation, Term, check_certificate
 from ..algebra.completion import Caps, Completion, complete, reduce
-from ..algebra.constrained import CannotSample, Kind, draw, to_flint
 from ..algebra.definitions import expand_definitions
 from ..algebra.evaluate import evaluate_with
 from ..algebra.exact import RATIONALS, SingularValueError, first_difference, invertible_symbols
 from ..algebra.expr import Expr, atom, format_shape, spaces_in, symbols_in
 from ..algebra.normal_form import NormalForm
 from ..algebra.printing import to_unicode
-from ..algebra.properties import CAUSAL, NONNEGATIVE, PATTERN, PROPERTIES, STOCHASTIC, prove_property
+from ..algebra.properties import PATTERN, PROPERTIES, STOCHASTIC, prove_property
 from ..algebra.relations import Poly, from_normal_form, transpose_poly
 from ..algebra.symbols import ONES, UNIT, Letter, Symbol, ones_symbol
 from ..errors import ShapeError, TensoralgError
 from ..formula.assumptions import Assumptions, parse_assumptions, property_statement
 from ..formula.parsing import Context, parse, parse_equation
-from .verification import Counterexample, Verdict, verify_identity
+from .sampling import Search, counterexample, kinds_of, not_refuted, property_defect
+from .verification import Verdict, verify_identity
 
 UNDECIDED = "UNDECIDED"
-#: Largest size tried for each space when refuting, by number of spaces.
-SIZE_CAP = {1: 6, 2: 5, 3: 4}
-#: At most this many size vectors are tried (smallest total size first).
-SIZE_VECTORS = 60
 
 
 @dataclass(frozen=True)
@@ -133,51 +126,6 @@ def _implied_relations(assumptions: Assumptions, spaces: set[str]) -> tuple[Rela
             out.append(Relation(X @ one_c, one_r, f"{to_unicode(X)} 𝟙 = 𝟙 (from stochastic {to_unicode(X)})"))
     return tuple(out)
 
-
-def _kinds(relations: Sequence[Relation], properties: Mapping[Symbol, frozenset[str]]) -> dict[Symbol, Kind]:
-    """The sampling family of each symbol, read off its properties and single-symbol relations."""
-    kinds: dict[Symbol, Kind] = {}
-    for symbol, props in properties.items():
-        kinds[symbol] = Kind(causal=CAUSAL in props, nonnegative=NONNEGATIVE in props,
-                             row_sum=Fraction(1) if STOCHASTIC in props else None)
-    for relation in relations:
-        p = from_normal_form(expand_definitions(relation.lhs - relation.rhs).normal_form)
-        for q in (p, transpose_poly(p)):
-            found = _recognise(q)
-            if found is not None:
-                symbol, change = found
-                kinds[symbol] = replace(kinds.get(symbol, Kind()), **change)
-                break
-    return kinds
-
-
-def _recognise(p: Poly) -> tuple[Symbol, dict] | None:
-    """X𝟙 = s𝟙, 𝟙ᵀX = s𝟙ᵀ, X² = X, Xᵀ = X, XᵀX = Id, X Xᵀ = Id (up to a scalar) → (X, Kind fields)."""
-    symbols = {l.symbol for w in p.terms for l in w if l.symbol.name != ONES}
-    if len(symbols) != 1 or not p.terms:
-        return None
-    (X,) = symbols
-    x, xt = Letter(X, False), Letter(X, True)
-    shape = {w: c for w, c in p.terms.items()}
-    one = lambda space: Letter(ones_symbol(space), False)  # noqa: E731
-    lead = max(shape, key=len)
-    c = shape[lead]
-    rest = {w: -d / c for w, d in shape.items() if w != lead}
-    if lead == (x, one(X.cols)) and set(rest) <= {(one(X.rows),)}:
-        return X, {"row_sum": rest.get((one(X.rows),), Fraction(0))}
-    if lead == (xt, one(X.rows)) and set(rest) <= {(one(X.cols),)}:
-        return X, {"col_sum": rest.get((one(X.cols),), Fraction(0))}
-    if lead == (x, x) and rest == {(x,): 1}:
-        return X, {"idempotent": True}
-    if set(shape) == {(x,), (xt,)} and shape[(x,)] == -shape[(xt,)]:
-        return X, {"symmetric": True}
-    if lead == (xt, x) and rest == {(): 1}:
-        return X, {"isometry": "columns"}
-    if lead == (x, xt) and rest == {(): 1}:
-        return X, {"isometry": "rows"}
-    return None
-
-
 # -- proof modulo relations
 
 
@@ -245,97 +193,6 @@ def _merge(terms: list[Term]) -> list[Term]:
 
 
 # -- refutation by constrained instances
-
-
-def _size_vectors(spaces: Sequence[str]) -> list[dict[str, int]]:
-    cap = SIZE_CAP.get(len(spaces), 3)
-    vectors = sorted(cartesian(range(1, cap + 1), repeat=len(spaces)), key=lambda v: (sum(v), max(v, default=0), v))
-    return [dict(zip(spaces, v), **{UNIT: 1}) for v in vectors[:SIZE_VECTORS]]
-
-
-def _property_defect(value, prop: str) -> tuple[tuple[int, ...], str, str] | None:
-    rows, cols = value.nrows(), value.ncols()
-    for i in range(rows):
-        if prop == STOCHASTIC:
-            total = sum((value[i, j] for j in range(cols)), 0)
-            if total != 1:
-                return (i,), f"row sum {total}", "1"
-        for j in range(cols):
-            if prop == CAUSAL and j > i and value[i, j] != 0:
-                return (i, j), str(value[i, j]), "0 (causal)"
-            if prop in (NONNEGATIVE, STOCHASTIC) and value[i, j] < 0:
-                return (i, j), str(value[i, j]), "≥ 0"
-    return None
-
-
-@dataclass
-class _Search:
-    """Draws instances satisfying the assumptions and evaluates exactly over ℚ."""
-
-    symbols: tuple[Symbol, ...]
-    relations: tuple[Relation, ...]
-    properties: Mapping[Symbol, frozenset[str]]
-    kinds: Mapping[Symbol, Kind]
-    seed: int
-    trials: int
-    tried: int = 0
-    unusable: dict[str, int] = field(default_factory=dict)
-
-    def instances(self, spaces: Sequence[str]):
-        for n, dims in enumerate(_size_vectors(spaces)):
-            for t in range(self.trials):
-                seed = self.seed * 100003 + n * 31 + t
-                values = self.draw(dims, seed)
-                if values is not None:
-                    self.tried += 1
-                    yield dims, seed, values
-
-    def draw(self, dims: Mapping[str, int], seed: int):
-        rng = np.random.default_rng(seed)
-        ones = Kind(ones=True)
-        values = {}
-        try:
-            for s in self.symbols:
-                rows = draw(ones if s.name == ONES else self.kinds.get(s, Kind()), dims[s.rows], dims[s.cols], rng)
-                values[s] = to_flint(rows, dims[s.rows], dims[s.cols])
-            for r in self.relations:
-                if evaluate_with(expand_definitions(r.lhs), values, dims, RATIONALS) != evaluate_with(
-                        expand_definitions(r.rhs), values, dims, RATIONALS):
-                    raise CannotSample(f"the drawn instance does not satisfy {r.text}")
-            for s, props in self.properties.items():
-                for p in props:
-                    if s in values and _property_defect(values[s], p) is not None:
-                        raise CannotSample(f"the drawn {s.name} is not {p}")
-        except (CannotSample, SingularValueError) as exc:
-            self.unusable[str(exc)] = self.unusable.get(str(exc), 0) + 1
-            return None
-        return values
-
-    def families(self) -> tuple[str, ...]:
-        return tuple(f"{to_unicode(atom(s))}: {self.kinds.get(s, Kind()).describe()}"
-                     for s in self.symbols if s.name != ONES)
-
-    def listing(self, values) -> tuple:
-        from ..algebra.exact import matrix_text
-
-        if sum(v.nrows() * v.ncols() for v in values.values()) > 80:
-            return ()
-        return tuple((to_unicode(atom(s)), matrix_text(v, RATIONALS)) for s, v in sorted(values.items()))
-
-
-def _counterexample(search: _Search, dims, seed, values, entry, left: str, right: str) -> Counterexample:
-    note = ("every assumption holds exactly on this instance; drawn over ℚ from: " + "; ".join(search.families()))
-    return Counterexample({k: v for k, v in sorted(dims.items()) if k != UNIT}, seed, RATIONALS.name, entry,
-                          left, right, note, search.listing(values))
-
-
-def _not_refuted(search: _Search) -> str:
-    text = f"{search.tried} instance(s) satisfying the assumptions agree"
-    if search.unusable:
-        reasons = "; ".join(f"{why} ({n}×)" for why, n in sorted(search.unusable.items())[:3])
-        text += f" ({sum(search.unusable.values())} draw(s) unusable: {reasons})"
-    return text + "; no error bound is claimed for these constrained families"
-
 
 # -- entry points
 
@@ -415,7 +272,7 @@ def verify_under(
                f"S-polynomial(s), {len(completion.rules)} rule(s)), so no reduction is trusted")
         if not prove_modulo(diff, completion, inputs)[0].terms:
             why += " (the rules reached so far do reduce L − R to 0; raise --max-steps/--max-rules to let completion finish)"
-    search = _Search(symbols, relations, assumptions.properties, _kinds(relations, assumptions.properties), seed, trials)
+    search = Search(symbols, relations, assumptions.properties, kinds_of(relations, assumptions.properties), seed, trials)
     for dims, used, values in search.instances(spaces):
         try:
             lv = evaluate_with(left, values, dims, RATIONALS)
@@ -425,12 +282,12 @@ def verify_under(
         found = first_difference(lv, rv, lhs.shape, dims, RATIONALS)
         if found is not None:
             entry, a, b = found
-            cx = _counterexample(search, dims, used, values, entry, a, b)
+            cx = counterexample(search, dims, used, values, entry, a, b)
             return AssumedVerdict("REFUTED", "exact", statement, why + "; an instance satisfying every assumption "
                                   "differs", counterexample=cx, error_bound=0.0, assumptions=shown,
                                   completion=stats, sampled=search.families(), seconds=elapsed())
     return AssumedVerdict(UNDECIDED, "exact", statement,
-                          ("" if why.startswith("not decided") else "not decided: ") + why + "; " + _not_refuted(search),
+                          ("" if why.startswith("not decided") else "not decided: ") + why + "; " + not_refuted(search),
                           assumptions=shown, completion=stats, sampled=search.families(), seconds=elapsed())
 
 
@@ -452,21 +309,21 @@ def verify_property(
                               assumptions=shown, seconds=time.perf_counter() - start)
     from ..algebra.properties import property_names
 
-    search = _Search(symbols, relations, assumptions.properties, _kinds(relations, assumptions.properties), seed, trials)
+    search = Search(symbols, relations, assumptions.properties, kinds_of(relations, assumptions.properties), seed, trials)
     body = expand_definitions(expr)
     for dims, used, values in search.instances(spaces):
         value = evaluate_with(body, values, dims, RATIONALS)
         for prop in PROPERTIES:
             if prop in property_names(keyword):
-                defect = _property_defect(value, prop)
+                defect = property_defect(value, prop)
                 if defect is not None:
-                    cx = _counterexample(search, dims, used, values, *defect)
+                    cx = counterexample(search, dims, used, values, *defect)
                     return AssumedVerdict("REFUTED", "exact", statement,
                                           f"the expression is not {prop} on an instance satisfying every assumption",
                                           counterexample=cx, error_bound=0.0, assumptions=shown,
                                           sampled=search.families(), seconds=time.perf_counter() - start)
     return AssumedVerdict(UNDECIDED, "exact", statement,
-                          "not decided: the product-closed rules do not apply; " + _not_refuted(search),
+                          "not decided: the product-closed rules do not apply; " + not_refuted(search),
                           assumptions=shown, sampled=search.families(), seconds=time.perf_counter() - start)
 
 
