@@ -106,15 +106,12 @@ def _is_pattern_symbol(symbol: Symbol) -> bool:
     return symbol.name == "A" and len(symbol.indices) in (1, 2) and symbol.rows == symbol.cols == "n_ctx"
 
 
-def with_defaults(assumptions: Assumptions, symbols: Iterable[Symbol]) -> tuple[Assumptions, tuple[str, ...]]:
-    """Every standard A^{l,h} among ``symbols`` is a pattern (unless something is assumed of it)."""
-    properties = dict(assumptions.properties)
-    notes = []
-    for symbol in sorted(set(symbols)):
-        if _is_pattern_symbol(symbol) and symbol not in properties:
-            properties[symbol] = PATTERN
-            notes.append(f"pattern {to_unicode(atom(symbol))} (default: every A^{{l,h}} is an attention pattern)")
-    return replace(assumptions, properties=properties), tuple(notes)
+def with_defaults(assumptions: Assumptions, symbols: Iterable[Symbol]) -> tuple[Assumptions, frozenset[Symbol]]:
+    """Every standard A^{l,h} among ``symbols`` is a pattern (unless something is assumed of it);
+    also returns the symbols that got the default."""
+    defaulted = frozenset(s for s in symbols if _is_pattern_symbol(s) and s not in assumptions.properties)
+    properties = {**assumptions.properties, **{s: PATTERN for s in defaulted}}
+    return replace(assumptions, properties=properties), defaulted
 
 
 def _implied_relations(assumptions: Assumptions, spaces: set[str]) -> tuple[Relation, ...]:
@@ -125,6 +122,7 @@ def _implied_relations(assumptions: Assumptions, spaces: set[str]) -> tuple[Rela
             X, one_c, one_r = atom(symbol), atom(ones_symbol(symbol.cols)), atom(ones_symbol(symbol.rows))
             out.append(Relation(X @ one_c, one_r, f"{to_unicode(X)} 𝟙 = 𝟙 (from stochastic {to_unicode(X)})"))
     return tuple(out)
+
 
 # -- proof modulo relations
 
@@ -137,7 +135,8 @@ class _Inputs:
     origins: tuple[tuple[int, bool, tuple[Letter, ...]], ...]  # (relation index or -1, transposed, cancel word)
 
 
-def _inputs(relations: Sequence[Relation], symbols: Iterable[Symbol], inverted: Iterable[Symbol]) -> _Inputs:
+def _inputs(relations: Sequence[Relation], inverted: Iterable[Symbol]) -> _Inputs:
+    """Each relation and its transpose, and X X⁻¹ = X⁻¹ X = Id (and transposed) for inverted X."""
     polys, origins = [], []
     for i, r in enumerate(relations):
         p = from_normal_form(expand_definitions(r.lhs - r.rhs).normal_form)
@@ -192,26 +191,23 @@ def _merge(terms: list[Term]) -> list[Term]:
     return [replace(k, coefficient=c) for k, c in acc.items() if c]
 
 
-# -- refutation by constrained instances
-
 # -- entry points
 
 
 def _setup(exprs: Sequence[Expr], assumptions: Assumptions, defaults: bool):
     symbols = set().union(*(symbols_in(e) for e in exprs))
     rel_symbols = {s for r in assumptions.relations for s in symbols_in(r.lhs) | symbols_in(r.rhs)}
-    notes: tuple[str, ...] = ()
+    defaulted: frozenset[Symbol] = frozenset()
     if defaults:
-        assumptions, notes = with_defaults(assumptions, symbols | rel_symbols)
+        assumptions, defaulted = with_defaults(assumptions, symbols | rel_symbols)
     spaces = {s for e in exprs for s in spaces_in(e)} | {s for r in assumptions.relations for s in spaces_in(r.lhs)}
     given = {(r.lhs - r.rhs).normal_form for r in assumptions.relations}
     implied = _implied_relations(assumptions, {s.rows for s in symbols | rel_symbols if s.name == ONES} & spaces)
     relations = assumptions.relations + tuple(r for r in implied if (r.lhs - r.rhs).normal_form not in given)
-    defaulted = {n.split(" (default")[0] for n in notes}
     shown = tuple(r.text for r in relations) + tuple(
         f"{' '.join(p for p in PROPERTIES if p in props)} {to_unicode(atom(s))}"
-        for s, props in sorted(assumptions.properties.items())
-        if f"pattern {to_unicode(atom(s))}" not in defaulted) + notes
+        for s, props in sorted(assumptions.properties.items()) if s not in defaulted) + tuple(
+        f"pattern {to_unicode(atom(s))} (default: every A^{{l,h}} is an attention pattern)" for s in sorted(defaulted))
     unfolded = [expand_definitions(e) for e in exprs] + [expand_definitions(x) for r in relations for x in (r.lhs, r.rhs)]
     all_symbols = tuple(sorted(set().union(*(symbols_in(e) for e in unfolded))))
     search_spaces = sorted({s for e in unfolded for s in spaces_in(e)} - {UNIT})
@@ -246,7 +242,7 @@ def verify_under(
         return AssumedVerdict("PROVED", "symbolic", statement,
                               f"normal forms agree in the free algebra ({len(left.normal_form)} term(s)): "
                               "no assumption is needed", assumptions=shown, seconds=elapsed())
-    inputs = _inputs(relations, symbols, _inverted([left, right] + [x for r in relations for x in (r.lhs, r.rhs)]))
+    inputs = _inputs(relations, _inverted([left, right] + [x for r in relations for x in (r.lhs, r.rhs)]))
     completion = complete(inputs.polys, caps)
     stats = {**completion.to_json(), "inputs": len(inputs.polys)}
     if completion.complete:
