@@ -88,10 +88,13 @@ class DerivationReport:
 
     @property
     def exit_code(self) -> int:
-        return max((s.verdict.exit_code for s in self.steps), default=0)
+        """2 if a step is bad input, else 1 if one is refuted, else 3 if one is not decided, else 0."""
+        codes = {s.verdict.exit_code for s in self.steps}
+        return next((c for c in (2, 1, 3) if c in codes), 0)
 
     def describe(self) -> str:
-        counts = {st: sum(s.verdict.status == st for s in self.steps) for st in ("PROVED", "HOLDS", "REFUTED", "ERROR")}
+        counts = {st: sum(s.verdict.status == st for s in self.steps)
+                  for st in ("PROVED", "HOLDS", "REFUTED", "UNDECIDED", "ERROR")}
         summary = ", ".join(f"{n} {st.lower()}" for st, n in counts.items() if n)
         wrong = self.first_wrong
         head = f"{self.source}: {len(self.steps)} step(s): {summary}"
