@@ -15,8 +15,9 @@ projectors, Cayley rotations over ℚ).
 
 Uses: C13's row-stochastic part (products of patterns are patterns), C22's linear part
 (centring writers: P(P W) = P W, P(W + 𝟙cᵀ) = P W) and C24's value-bias fold
-(A(XW_Vᵀ + 𝟙b_Vᵀ)W_Oᵀ = AXW_Vᵀ W_Oᵀ + 𝟙(W_O b_V)ᵀ). :func:`c22_linear_checks` and
-:func:`c24_value_bias_checks` are self-contained so the C22 and C24 modules can call them.
+(A(XW_Vᵀ + 𝟙b_Vᵀ)W_Oᵀ = AXW_Vᵀ W_Oᵀ + 𝟙(W_O b_V)ᵀ). :func:`c22_linear_derivations`,
+:func:`c22_linear_checks`, :func:`c24_value_bias_derivations`, :func:`c24_value_bias_checks` and
+:func:`c24_value_bias_negative` are self-contained so the C22 and C24 modules can call them.
 
 NEGATIVE: AB𝟙 = 𝟙 assuming only A𝟙 = 𝟙 (A a pattern, B arbitrary) is refuted with A
 causal and row-stochastic and B not; RRᵀ = Id from RᵀR = Id alone is refuted at a
@@ -111,6 +112,35 @@ def c24_value_bias_negative(ctx: Context) -> Check:
                     defaults=False)
 
 
+def c22_linear_derivations() -> list[Derivation]:
+    """C22's linear part as free-algebra chains; the last link's term vanishes by P𝟙 = 0 (resp. P² = P)."""
+    P = atom(declared_symbol("P", "d_model", "d_model"))
+    W_E, c = atom(standard_symbol("W_E")), atom(declared_symbol("c", "n_vocab", "1"))
+    one = atom(ones_symbol("d_model"))
+    return [
+        Derivation("a shift by 𝟙cᵀ enters the reader through P𝟙", [
+            Step(P @ (W_E + one @ c.T)),
+            Step(P @ W_E + (P @ one) @ c.T, "distribute: the second term is 0 when P𝟙 = 0"),
+        ]),
+        Derivation("a centred writer enters the reader through P² − P", [
+            Step(P @ (P @ W_E)),
+            Step(P @ W_E + (P @ P - P) @ W_E, "add and subtract P W_E: the second term is 0 when P² = P"),
+        ]),
+    ]
+
+
+def c24_value_bias_derivations() -> list[Derivation]:
+    """C24's value-bias fold as a free-algebra chain; the last term vanishes by A𝟙 = 𝟙."""
+    return [
+        Derivation("the value bias enters through A𝟙", [
+            Step(A0 @ (X @ W_V.T + ONE @ b_V.T) @ W_O.T),
+            Step(A0 @ X @ W_V.T @ W_O.T + (A0 @ ONE) @ (W_O @ b_V).T, "distribute; (W_O b_V)ᵀ = b_Vᵀ W_Oᵀ"),
+            Step(A0 @ X @ W_V.T @ W_O.T + ONE @ (W_O @ b_V).T + (A0 @ ONE - ONE) @ (W_O @ b_V).T,
+                 "add and subtract 𝟙 (W_O b_V)ᵀ: the last term is 0 when A𝟙 = 𝟙"),
+        ]),
+    ]
+
+
 def derive() -> list[Derivation]:
     B = atom(declared_symbol("B", "n_ctx", "n_ctx"))
     return [
@@ -118,12 +148,8 @@ def derive() -> list[Derivation]:
             Step(A1 @ A0 @ ONE - ONE),
             Step(A1 @ (A0 @ ONE - ONE) + (A1 @ ONE - ONE), "A B 𝟙 − 𝟙 = A(B𝟙 − 𝟙) + (A𝟙 − 𝟙)"),
         ]),
-        Derivation("the value bias enters through A𝟙", [
-            Step(A0 @ (X @ W_V.T + ONE @ b_V.T) @ W_O.T),
-            Step(A0 @ X @ W_V.T @ W_O.T + (A0 @ ONE) @ (W_O @ b_V).T, "distribute; (W_O b_V)ᵀ = b_Vᵀ W_Oᵀ"),
-            Step(A0 @ X @ W_V.T @ W_O.T + ONE @ (W_O @ b_V).T + (A0 @ ONE - ONE) @ (W_O @ b_V).T,
-                 "add and subtract 𝟙 (W_O b_V)ᵀ: the last term is 0 when A𝟙 = 𝟙"),
-        ]),
+        *c24_value_bias_derivations(),
+        *c22_linear_derivations(),
         Derivation("a rectangular R with RᵀR = Id: R Rᵀ R − R = R (RᵀR − Id)", [
             Step(atom(declared_symbol("R", "d_model", "d_head")) @ (atom(declared_symbol("R", "d_model", "d_head")).T
                  @ atom(declared_symbol("R", "d_model", "d_head")) - Identity("d_head"))),
