@@ -57,7 +57,8 @@ class Rule:
 
 @dataclass(frozen=True)
 class Caps:
-    """The limits of one completion: S-polynomials processed, rules kept, length of a leading word."""
+    """The limits of one completion: S-polynomials processed, rules kept beyond one per input
+    relation, length of a leading word."""
 
     steps: int = 400
     rules: int = 80
@@ -232,8 +233,8 @@ def complete(relations: Sequence[Poly], caps: Caps = Caps()) -> Completion:
             for a, b in ((new, other), (other, new)) if key != counter else ((new, new),):
                 for word, s, o in _overlaps(a, b):
                     heapq.heappush(pairs, (word_key(word), counter, key, id(s), s, o))
-        if len(rules) > caps.rules:
-            return f"more than {caps.rules} rules"
+        if len(rules) > caps.rules + len(rels):
+            return f"more than {caps.rules} rules beyond the {len(rels)} inputs"
         return None
 
     verified = False

@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-steps", type=non_negative_int, default=Caps().steps,
                         help=f"completion cap: S-polynomials processed (default {Caps().steps})")
     parser.add_argument("--max-rules", type=non_negative_int, default=Caps().rules,
-                        help=f"completion cap: rules kept (default {Caps().rules})")
+                        help=f"completion cap: rules kept beyond one per input relation (default {Caps().rules})")
     parser.add_argument("--lean", metavar="PATH",
                         help="write a PROVED identity with its certificate as a Lean 4 / mathlib theorem to PATH")
     parser.add_argument("--json", action="store_true", help="print the verdict (or the derivation report) as JSON")
