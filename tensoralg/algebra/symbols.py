@@ -179,8 +179,3 @@ def ones_symbol(space: str) -> Symbol:
     if not space or space == UNIT:
         raise SymbolError(f"𝟙 needs the space it lives in; got {space!r}")
     return Symbol(ONES, (), space, UNIT)
-
-
-def is_vector_space(space: str) -> bool:
-    """Whether ``space`` is the space of size 1 (the columns of a vector)."""
-    return space == UNIT
