@@ -311,3 +311,11 @@ def test_proved_properties_hold_on_drawn_patterns(terms, keyword, seed):
         assert (total >= 0).all()
     if keyword in ("stochastic", "pattern"):
         assert all(sum(row) == 1 for row in total)
+
+
+def test_tensor_terms_are_reduced_factor_by_factor_with_a_checked_certificate():
+    v = check_assuming("A^{1,0} A^{0,0} 𝟙 ⊗ W_E P == 𝟙 ⊗ W_E P P", ["P P = P"], declarations=["P: n_vocab x n_vocab"])
+    assert v.status == "PROVED" and v.certificate_ok
+    assert {t.slot for t in v.certificate.terms} == {0, 1}
+    wrong = check_assuming("A^{1,0} A^{0,0} 𝟙 ⊗ P P W_E == 𝟙 ⊗ W_E", ["P P = P"], declarations=["P: d_model x d_model"])
+    assert wrong.status == "REFUTED"

@@ -118,7 +118,11 @@ class Certificate:
                 body = f"({to_unicode(r.lhs)} - {to_unicode(r.rhs)})" + ("ᵀ" if t.transposed else "")
             c = Fraction(t.coefficient)
             factor = "" if c == 1 else "-" if c == -1 else f"{c} "
-            parts.append(factor + " ".join(x for x in (_word_text(t.left), body, _word_text(t.right)) if x))
+            inner = " ".join(x for x in (_word_text(t.left), body, _word_text(t.right)) if x)
+            if t.context:
+                inner = " ⊗ ".join((inner if inner == body else f"({inner})") if k == t.slot else (_word_text(w) or "Id")
+                                   for k, (w, _) in enumerate(t.context))
+            parts.append(factor + inner)
         return " + ".join(parts).replace("+ -", "- ") or "0"
 
 
