@@ -319,3 +319,24 @@ def test_tensor_terms_are_reduced_factor_by_factor_with_a_checked_certificate():
     assert {t.slot for t in v.certificate.terms} == {0, 1}
     wrong = check_assuming("A^{1,0} A^{0,0} 𝟙 ⊗ P P W_E == 𝟙 ⊗ W_E", ["P P = P"], declarations=["P: d_model x d_model"])
     assert wrong.status == "REFUTED"
+
+
+@pytest.mark.parametrize("text, status", [
+    ("bᵀ c == cᵀ b", "PROVED"),
+    ("x yᵀ x == x xᵀ y", "PROVED"),
+    ("(bᵀ c)(xᵀ y) == (yᵀ x)(cᵀ b)", "PROVED"),
+    ("b cᵀ == c bᵀ", "REFUTED"),
+    ("x yᵀ x == y xᵀ x", "REFUTED"),
+])
+def test_one_by_one_words_commute_and_equal_their_transposes(text, status):
+    v = check_assuming(text, declarations=["b, c, x, y: d x 1"])
+    assert v.status == status, v.describe()
+    if status == "PROVED":
+        assert v.certificate_ok and any(t.relation == -2 for t in v.certificate.terms)
+
+
+def test_checker_rejects_a_false_scalar_law():
+    b, c = (declared_symbol(n, "d", "1") for n in "bc")
+    B, C = Letter(b, False), Letter(c, False)
+    bad = Certificate((), (Term(1, (), -2, False, (), equal=((B, C.transpose()), (C, B.transpose()), "d")),))
+    assert not check_certificate(atom(b) @ atom(c).T, atom(c) @ atom(b).T, bad).ok

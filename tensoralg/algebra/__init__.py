@@ -7,8 +7,8 @@ normal forms) ← ``definitions``, ``evaluate`` ← ``exact``; ``architecture`` 
 layer, the index sets H_l) stands alone. Reasoning under assumptions: ``relations`` (typed
 polynomials, the deg-lex order) ← ``completion`` (Buchberger–Mora with cofactors);
 ``certificate`` (the checker, independent of completion) ← ``lean`` (export); ``properties``
-(closed under products), ``constrained`` (exact samplers), ``size_bounds`` (sizes at which
-different normal forms differ).
+(closed under products), ``scalars`` (1 × 1 words commute and equal their transposes),
+``constrained`` (exact samplers), ``size_bounds`` (sizes at which different normal forms differ).
 
 May import: :mod:`tensoralg.errors` only.
 """

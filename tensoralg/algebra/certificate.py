@@ -9,7 +9,8 @@ re-verifies one by expanding both sides in the plain free-algebra normal form of
 :mod:`tensoralg.algebra.normal_form` (definitions such as W_OV = W_O W_V unfolded on
 both sides); it shares no code with the completion that found the certificate, so a
 bug there cannot make a wrong certificate pass. A term may also use X X⁻¹ = Id, which
-the normal form already knows (such terms expand to 0). For a tensor term, a
+the normal form already knows (such terms expand to 0), or the law of scalars: two words
+equal as products of 1 × 1 words (the checker compares their canonical words itself). For a tensor term, a
 certificate term acts in one tensor factor (``slot``) and carries the other factors'
 words (``context``).
 
@@ -37,9 +38,13 @@ from .definitions import expand_definitions
 from .expr import canonical_tree, format_shape, Atom, Expr, Identity, Inverse, Product, Scaled, Tensor, Transpose
 from .normal_form import NormalForm, collect_like_terms
 from .printing import to_unicode
+from .scalars import canonical_word
 from .symbols import Letter
 
 Word = tuple[Letter, ...]
+#: Relation indices of the laws every certificate may use: X X⁻¹ = Id, and 1 × 1 words commute
+#: and equal their transposes (the space 1 has size 1; see :mod:`tensoralg.algebra.scalars`).
+INVERSE_LAW, SCALAR_LAW = -1, -2
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,9 @@ class Relation:
 class Term:
     """c · u · (relation ``relation``, transposed if ``transposed``) · v, in tensor factor ``slot``.
 
-    ``relation`` indexes the certificate's relations; -1 means the inverse law u = Id,
-    for a word u = X X⁻¹ (it expands to 0 in the normal form).
+    ``relation`` indexes the certificate's relations; INVERSE_LAW (-1) means u = Id for the
+    word u = X X⁻¹ in ``cancel`` (it expands to 0 in the normal form); SCALAR_LAW (-2) means
+    w = w' for the words in ``equal``, equal as products of 1 × 1 words.
     """
 
     coefficient: Fraction | int
@@ -77,14 +83,17 @@ class Term:
     slot: int = 0
     context: tuple[tuple[Word, str], ...] = ()  # (word, its row space) per tensor factor
     cancel: Word = ()
+    equal: tuple[Word, Word, str] = ()  # relation -2: the words w, w' (rows in the space) equal as scalars
 
     def to_json(self, relations: Sequence[Relation]) -> dict[str, Any]:
         return {
             "coefficient": str(Fraction(self.coefficient)),
             "left": _word_text(self.left),
             "relation": self.relation,
-            "relation_text": "X X⁻¹ = Id: " + _word_text(self.cancel) if self.relation < 0
-            else relations[self.relation].text,
+            "relation_text": relations[self.relation].text if self.relation >= 0
+            else "X X⁻¹ = Id: " + _word_text(self.cancel) if self.relation == INVERSE_LAW
+            else f"1 × 1 words commute and equal their transposes: {_word_text(self.equal[0])} = "
+                 f"{_word_text(self.equal[1])}",
             "transposed": self.transposed,
             "right": _word_text(self.right),
             **({"slot": self.slot, "context": [_word_text(w) or "Id" for w, _ in self.context]} if self.context else {}),
@@ -111,7 +120,9 @@ class Certificate:
         """L − R = Σ c·u·(ℓ − r)·v as one line of text."""
         parts = []
         for t in self.terms:
-            if t.relation < 0:
+            if t.relation == SCALAR_LAW:
+                body = f"scalar({_word_text(t.equal[0]) or 'Id'} - {_word_text(t.equal[1]) or 'Id'})"
+            elif t.relation < 0:
                 body = f"({_word_text(t.cancel)} - Id)"
             else:
                 r = self.relations[t.relation]
@@ -152,7 +163,14 @@ def _word(word: Word, space: str) -> Expr:
 
 
 def _expand_term(term: Term, relations: Sequence[Relation]) -> NormalForm:
-    if term.relation < 0:
+    if term.relation == SCALAR_LAW:
+        if len(term.equal) != 3:
+            raise TensoralgError("a scalar-law term needs its two words and their space")
+        w, w2, space = term.equal
+        if canonical_word(w, space) != canonical_word(w2, space):
+            raise TensoralgError(f"{_word_text(w)} and {_word_text(w2)} are not equal as products of 1 × 1 words")
+        middle = _word(w, space) - _word(w2, space)
+    elif term.relation < 0:
         if not term.cancel:
             raise TensoralgError("an inverse-law term needs its word X X⁻¹")
         middle = _word(term.cancel, "") - Identity(term.cancel[0].rows)

@@ -31,7 +31,7 @@ import re
 from fractions import Fraction
 
 from ..errors import TensoralgError
-from .certificate import Certificate, Term
+from .certificate import SCALAR_LAW, Certificate, Term
 from .definitions import expand_definitions
 from .expr import Expr, symbols_in
 from .normal_form import NormalForm
@@ -105,6 +105,8 @@ def lean_theorem(lhs: Expr, rhs: Expr, certificate: Certificate, name: str = "te
         raise TensoralgError("the Lean export covers plain matrix identities, not tensor terms")
     if any(l.inverse for t in certificate.terms for w in (t.left, t.right) for l in w):
         raise TensoralgError("the Lean export does not cover inverses yet")
+    if any(t.relation == SCALAR_LAW for t in certificate.terms):
+        raise TensoralgError("the Lean export does not cover the laws of 1 × 1 words yet")
     exprs = [expand_definitions(lhs), expand_definitions(rhs)] + [
         expand_definitions(x) for r in certificate.relations for x in (r.lhs, r.rhs)]
     symbols = sorted({s for e in exprs for s in symbols_in(e)})

@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..algebra.certificate import Certificate, Relation, Term, check_certificate
+from ..algebra.certificate import SCALAR_LAW, Certificate, Relation, Term, check_certificate
 from ..algebra.completion import Caps, Completion, complete, reduce
 from ..algebra.definitions import expand_definitions
 from ..algebra.evaluate import evaluate_with
@@ -46,6 +46,7 @@ from ..algebra.normal_form import NormalForm
 from ..algebra.printing import to_unicode
 from ..algebra.properties import PATTERN, PROPERTIES, STOCHASTIC, prove_property
 from ..algebra.relations import Poly, from_normal_form, transpose_poly
+from ..algebra.scalars import canonical_word, meets_unit
 from ..algebra.symbols import ONES, UNIT, Letter, Symbol, ones_symbol
 from ..errors import ShapeError, TensoralgError
 from ..formula.assumptions import Assumptions, parse_assumptions, property_statement
@@ -183,6 +184,40 @@ def prove_modulo(diff: NormalForm, completion: Completion, inputs: _Inputs) -> t
     return NormalForm(diff.shape, current), _merge(terms)
 
 
+def _scalar_step(rest: NormalForm) -> tuple[NormalForm, list[Term]]:
+    """rest = canonical + Σ c·(w − w'), each word replaced by its canonical word under the laws
+    of 1 × 1 words (:mod:`tensoralg.algebra.scalars`), factor by factor."""
+    current: dict[tuple, Fraction] = dict(rest.terms)
+    terms: list[Term] = []
+    for slot, (rows, _) in enumerate(rest.shape):
+        moved: dict[tuple, Fraction] = {}
+        for key, c in current.items():
+            w = key[slot]
+            w2 = canonical_word(w, rows)
+            if w2 != w:
+                context = tuple((x, r) for x, (r, _) in zip(key, rest.shape)) if len(rest.shape) > 1 else ()
+                terms.append(Term(c, (), SCALAR_LAW, False, (), slot, context, equal=(w, w2, rows)))
+            k2 = key[:slot] + (w2,) + key[slot + 1 :]
+            moved[k2] = moved.get(k2, Fraction(0)) + c
+        current = {k: c for k, c in moved.items() if c}
+    return NormalForm(rest.shape, current), terms
+
+
+def prove(diff: NormalForm, completion: Completion, inputs: _Inputs, rounds: int = 4) -> tuple[NormalForm, list[Term]]:
+    """Reduce modulo the rules, then by the laws of scalars, alternately (a few rounds):
+    (remainder, certificate terms) with diff = remainder + Σ terms."""
+    rest, terms = prove_modulo(diff, completion, inputs)
+    for _ in range(rounds):
+        if not rest.terms or not meets_unit(rest):
+            break
+        canonical, moved = _scalar_step(rest)
+        if not moved:
+            break
+        rest, more = prove_modulo(canonical, completion, inputs)
+        terms = terms + moved + more
+    return rest, _merge(terms)
+
+
 def _merge(terms: list[Term]) -> list[Term]:
     acc: dict[tuple, Fraction] = {}
     for t in terms:
@@ -246,15 +281,17 @@ def verify_under(
     completion = complete(inputs.polys, caps)
     stats = {**completion.to_json(), "inputs": len(inputs.polys)}
     if completion.complete:
-        rest, terms = prove_modulo(diff, completion, inputs)
+        rest, terms = prove(diff, completion, inputs)
         if not rest.terms:
             certificate = Certificate(relations, tuple(terms))
             check = check_certificate(lhs, rhs, certificate)
             if check.ok:
                 return AssumedVerdict(
                     "PROVED", "symbolic", statement,
-                    f"proved modulo the assumptions: L − R is a combination of {len(terms)} relation term(s); "
-                    f"{check.detail}", assumptions=shown, certificate=certificate, certificate_ok=True,
+                    f"proved modulo the assumptions: L − R is a combination of {len(terms)} term(s)"
+                    + (f" ({scalar} by the laws of 1 × 1 words: they commute and equal their transposes)"
+                       if (scalar := sum(t.relation == SCALAR_LAW for t in terms)) else "")
+                    + f"; {check.detail}", assumptions=shown, certificate=certificate, certificate_ok=True,
                     completion=stats, seconds=elapsed())
             return AssumedVerdict(UNDECIDED, "symbolic", statement,
                                   f"not decided: the certificate found failed the independent check ({check.detail})",
@@ -266,7 +303,7 @@ def verify_under(
     else:
         why = (f"not decided: completion stopped at its cap ({completion.stopped}, {completion.steps} "
                f"S-polynomial(s), {len(completion.rules)} rule(s)), so no reduction is trusted")
-        if not prove_modulo(diff, completion, inputs)[0].terms:
+        if not prove(diff, completion, inputs)[0].terms:
             why += " (the rules reached so far do reduce L − R to 0; raise --max-steps/--max-rules to let completion finish)"
     search = Search(symbols, relations, assumptions.properties, kinds_of(relations, assumptions.properties), seed, trials)
     for dims, used, values in search.instances(spaces):
