@@ -16,8 +16,8 @@ projectors, Cayley rotations over ℚ).
 Uses: C13's row-stochastic part (products of patterns are patterns), C22's linear part
 (centring writers: P(P W) = P W, P(W + 𝟙cᵀ) = P W) and C24's value-bias fold
 (A(XW_Vᵀ + 𝟙b_Vᵀ)W_Oᵀ = AXW_Vᵀ W_Oᵀ + 𝟙(W_O b_V)ᵀ). :func:`c22_linear_derivations`,
-:func:`c22_linear_checks`, :func:`c24_value_bias_derivations`, :func:`c24_value_bias_checks` and
-:func:`c24_value_bias_negative` are self-contained so the C22 and C24 modules can call them.
+:func:`c22_linear_checks`, :func:`c24_value_bias_derivations`, :func:`c24_value_bias_checks`,
+:func:`c24_key_bias_checks` and :func:`c24_value_bias_negative` are self-contained so the C22 and C24 modules can call them.
 
 NEGATIVE: AB𝟙 = 𝟙 assuming only A𝟙 = 𝟙 (A a pattern, B arbitrary) is refuted with A
 causal and row-stochastic and B not; RRᵀ = Id from RᵀR = Id alone is refuted at a
@@ -44,7 +44,7 @@ W_V, W_O = atom(standard_symbol("W_V", 0, 0)), atom(standard_symbol("W_O", 0, 0)
 b_V = atom(declared_symbol("b_V", "d_head", "1"))
 
 #: Declarations shared by the statements below.
-LETS = ("X: n_ctx x d_model", "b_V, b_O: d_head x 1", "B: n_ctx x n_ctx", "P: d_model x d_model",
+LETS = ("X: n_ctx x d_model", "b_V, b_O, b_Q, b_K: d_head x 1", "y: d_model x 1", "B: n_ctx x n_ctx", "P: d_model x d_model",
         "R: d_model x d_head", "O, S: d_model x d_model", "c: n_vocab x 1", "x: d_model x 1")
 CENTRING = ("P P = P", "Pᵀ = P", "P 𝟙 = 0")
 
@@ -102,6 +102,17 @@ def c24_value_bias_checks(ctx: Context) -> list[Check]:
                             "A^{0,0} (X W_V^{0,0}ᵀ + 𝟙 b_Vᵀ) W_O^{0,0}ᵀ + A^{0,1} (X W_V^{0,1}ᵀ + 𝟙 b_Oᵀ) W_O^{0,1}ᵀ"
                             " == A^{0,0} X W_V^{0,0}ᵀ W_O^{0,0}ᵀ + A^{0,1} X W_V^{0,1}ᵀ W_O^{0,1}ᵀ"
                             " + 𝟙 (W_O^{0,0} b_V + W_O^{0,1} b_O)ᵀ")),
+    ]
+
+
+def c24_key_bias_checks(ctx: Context) -> list[Check]:
+    """C24's key bias: with query x and key y, the score splits into key-dependent terms and
+    (W_Q x + b_Q)ᵀ b_K, which depends on the query only (so by C15 b_K can be dropped).
+    Needs the laws of 1 × 1 words: b_Qᵀ W_K y = yᵀ W_Kᵀ b_Q."""
+    return [
+        _certified(_assumed(ctx, "C24: (W_Q x + b_Q)ᵀ(W_K y + b_K) = yᵀW_KᵀW_Q x + yᵀW_Kᵀb_Q + (W_Q x + b_Q)ᵀb_K",
+                            "(W_Q^{0} x + b_Q)ᵀ (W_K^{0} y + b_K) == yᵀ W_K^{0}ᵀ W_Q^{0} x + yᵀ W_K^{0}ᵀ b_Q"
+                            " + (W_Q^{0} x + b_Q)ᵀ b_K")),
     ]
 
 
@@ -178,6 +189,7 @@ def check(ctx: Context) -> list[Check]:
         _certified(_assumed(ctx, "P𝟙 = 0 and P² = P: (Id − P) 𝟙 = 𝟙", "(Id - P) 𝟙 == 𝟙", CENTRING)),
         *c22_linear_checks(ctx),
         *c24_value_bias_checks(ctx),
+        *c24_key_bias_checks(ctx),
     ]
 
 
@@ -187,6 +199,8 @@ def refute(ctx: Context) -> list[Check]:
         _assumed(ctx, "R Rᵀ = Id from RᵀR = Id alone (R rectangular)", "R Rᵀ == Id", ["Rᵀ R = Id"]),
         _assumed(ctx, "an affine combination of patterns is a pattern", "pattern (A^{0,0} + A^{1,0} - A^{0,1})"),
         _assumed(ctx, "the transpose of a pattern is causal", "causal (A^{0,0}ᵀ)"),
+        _assumed(ctx, "C24: b_Q can be dropped: the b_Q term of the score does not depend on the key",
+                 "(W_Q^{0} x + b_Q)ᵀ (W_K^{0} y + b_K) == xᵀ W_Q^{0}ᵀ W_K^{0} y + (W_Q^{0} x)ᵀ b_K + b_Qᵀ b_K"),
         _assumed(ctx, "C22 without a LayerNorm: the centred writer leaves the logits unchanged",
                  "W_U P W_E == W_U W_E", CENTRING),
         c24_value_bias_negative(ctx),
