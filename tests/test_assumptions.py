@@ -340,3 +340,14 @@ def test_checker_rejects_a_false_scalar_law():
     B, C = Letter(b, False), Letter(c, False)
     bad = Certificate((), (Term(1, (), -2, False, (), equal=((B, C.transpose()), (C, B.transpose()), "d")),))
     assert not check_certificate(atom(b) @ atom(c).T, atom(c) @ atom(b).T, bad).ok
+
+
+def test_relations_that_define_a_symbol_are_sampled_by_computing_it():
+    lets = ["M, N, K, Y: p x p"]
+    v = check_assuming("M N == N M", ["N = M M + K"], declarations=lets)
+    assert v.status == "REFUTED"
+    values = {name: np.array(_fractions(rows), dtype=object) for name, rows in v.counterexample.values}
+    assert (values["N"] == values["M"].dot(values["M"]) + values["K"]).all()
+    assert check_assuming("M N == N M", ["N = M M + Id"], declarations=lets).status == "PROVED"
+    inverse = check_assuming("Y M == Id", ["M Y = Id"], declarations=lets)   # true for square matrices,
+    assert inverse.status == UNDECIDED and "computed from M Y = Id" in " ".join(inverse.sampled)  # not in the ideal

@@ -51,7 +51,7 @@ from ..algebra.symbols import ONES, UNIT, Letter, Symbol, ones_symbol
 from ..errors import ShapeError, TensoralgError
 from ..formula.assumptions import Assumptions, parse_assumptions, property_statement
 from ..formula.parsing import Context, parse, parse_equation
-from .sampling import Search, counterexample, kinds_of, not_refuted, property_defect
+from .sampling import Search, counterexample, definitions_of, kinds_of, not_refuted, property_defect
 from .verification import Verdict, verify_identity
 
 UNDECIDED = "UNDECIDED"
@@ -249,6 +249,11 @@ def _setup(exprs: Sequence[Expr], assumptions: Assumptions, defaults: bool):
     return assumptions, relations, shown, all_symbols, search_spaces
 
 
+def _search(symbols, relations, assumptions: Assumptions, seed: int, trials: int) -> Search:
+    kinds = kinds_of(relations, assumptions.properties)
+    return Search(symbols, relations, assumptions.properties, kinds, seed, trials, definitions_of(relations, kinds))
+
+
 def verify_under(
     lhs: Expr,
     rhs: Expr,
@@ -305,7 +310,7 @@ def verify_under(
                f"S-polynomial(s), {len(completion.rules)} rule(s)), so no reduction is trusted")
         if not prove(diff, completion, inputs)[0].terms:
             why += " (the rules reached so far do reduce L − R to 0; raise --max-steps/--max-rules to let completion finish)"
-    search = Search(symbols, relations, assumptions.properties, kinds_of(relations, assumptions.properties), seed, trials)
+    search = _search(symbols, relations, assumptions, seed, trials)
     for dims, used, values in search.instances(spaces):
         try:
             lv = evaluate_with(left, values, dims, RATIONALS)
@@ -342,7 +347,7 @@ def verify_property(
                               assumptions=shown, seconds=time.perf_counter() - start)
     from ..algebra.properties import property_names
 
-    search = Search(symbols, relations, assumptions.properties, kinds_of(relations, assumptions.properties), seed, trials)
+    search = _search(symbols, relations, assumptions, seed, trials)
     body = expand_definitions(expr)
     for dims, used, values in search.instances(spaces):
         value = evaluate_with(body, values, dims, RATIONALS)

@@ -30,7 +30,7 @@ from ..algebra.constrained import CannotSample, Kind, draw, to_flint
 from ..algebra.definitions import expand_definitions
 from ..algebra.evaluate import evaluate_with
 from ..algebra.exact import RATIONALS, SingularValueError, matrix_text
-from ..algebra.expr import atom
+from ..algebra.expr import Atom, Expr, Inverse, atom, symbols_in
 from ..algebra.printing import to_unicode
 from ..algebra.properties import CAUSAL, NONNEGATIVE, STOCHASTIC
 from ..algebra.relations import Poly, from_normal_form, transpose_poly
@@ -107,6 +107,37 @@ def property_defect(value, prop: str) -> tuple[tuple[int, ...], str, str] | None
     return None
 
 
+def definitions_of(relations: Sequence[Relation], kinds: Mapping[Symbol, Kind]) -> dict[Symbol, tuple[Expr, str]]:
+    """Symbols that a relation defines from others, in an order that computes them: X = E (X not
+    in E), and Y = X⁻¹ from X Y = Id or Y X = Id (X square). Symbols with a family of their own
+    (a property or a recognised relation) keep it."""
+    found: dict[Symbol, tuple[Expr, str]] = {}
+    for r in relations:
+        for side, other in ((r.lhs, r.rhs), (r.rhs, r.lhs)):
+            if isinstance(side, Atom) and side.symbol not in found and side.symbol not in kinds \
+                    and side.symbol not in symbols_in(other):
+                found[side.symbol] = (other, r.text)
+                break
+        else:
+            nf = (r.lhs - r.rhs).normal_form
+            words = {key[0]: c for key, c in nf.terms.items()}
+            if len(words) == 2 and words.get(()) == -words.get(next((w for w in words if len(w) == 2), ()), 0):
+                x, y = next(w for w in words if len(w) == 2)
+                if not (x.transposed or y.transposed or x.inverse or y.inverse) and x.rows == x.cols == y.rows:
+                    target, source = (y.symbol, x.symbol) if y.symbol not in kinds else (x.symbol, y.symbol)
+                    if target not in kinds and target not in found and target != source:
+                        found[target] = (Inverse(atom(source)), r.text)
+    order: dict[Symbol, tuple[Expr, str]] = {}
+    pending = dict(found)
+    while pending:
+        ready = [s for s, (e, _) in pending.items() if not (symbols_in(e) & (set(pending) - {s}))]
+        if not ready:
+            break  # a cycle: those symbols are drawn, and checked like any other
+        for s in sorted(ready):
+            order[s] = pending.pop(s)
+    return order
+
+
 @dataclass
 class Search:
     """Draws instances satisfying the assumptions and evaluates exactly over ℚ."""
@@ -117,6 +148,7 @@ class Search:
     kinds: Mapping[Symbol, Kind]
     seed: int
     trials: int
+    defined: Mapping[Symbol, tuple[Expr, str]] = field(default_factory=dict)
     tried: int = 0
     unusable: dict[str, int] = field(default_factory=dict)
 
@@ -135,8 +167,11 @@ class Search:
         values = {}
         try:
             for s in self.symbols:
-                rows = draw(ones if s.name == ONES else self.kinds.get(s, Kind()), dims[s.rows], dims[s.cols], rng)
-                values[s] = to_flint(rows, dims[s.rows], dims[s.cols])
+                if s not in self.defined:
+                    rows = draw(ones if s.name == ONES else self.kinds.get(s, Kind()), dims[s.rows], dims[s.cols], rng)
+                    values[s] = to_flint(rows, dims[s.rows], dims[s.cols])
+            for s, (expr, _) in self.defined.items():
+                values[s] = evaluate_with(expand_definitions(expr), values, dims, RATIONALS)
             for r in self.relations:
                 if evaluate_with(expand_definitions(r.lhs), values, dims, RATIONALS) != evaluate_with(
                         expand_definitions(r.rhs), values, dims, RATIONALS):
@@ -151,7 +186,8 @@ class Search:
         return values
 
     def families(self) -> tuple[str, ...]:
-        return tuple(f"{to_unicode(atom(s))}: {self.kinds.get(s, Kind()).describe()}"
+        return tuple(f"{to_unicode(atom(s))}: "
+                     + (f"computed from {self.defined[s][1]}" if s in self.defined else self.kinds.get(s, Kind()).describe())
                      for s in self.symbols if s.name != ONES)
 
     def listing(self, values) -> tuple:
