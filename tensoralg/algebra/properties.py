@@ -53,7 +53,7 @@ def property_names(keyword: str) -> frozenset[str]:
 def check_property_shape(keyword: str, rows: str, cols: str, what: str) -> None:
     """Causal needs a square matrix; a stochastic one needs its rows to sum over a space."""
     if CAUSAL in property_names(keyword) and rows != cols:
-        raise TensoralgError(f"{keyword} {what}: a causal matrix is square, and {what} is {rows} × {cols}")
+        raise TensoralgError(f"'{keyword}' needs a square matrix (a causal one is), and {what} is {rows} × {cols}")
 
 
 def _letter_properties(letter: Letter, assumed: Mapping[Symbol, frozenset[str]]) -> frozenset[str]:
