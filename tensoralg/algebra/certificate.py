@@ -97,6 +97,7 @@ class Term:
             "transposed": self.transposed,
             "right": _word_text(self.right),
             **({"slot": self.slot, "context": [_word_text(w) or "Id" for w, _ in self.context]} if self.context else {}),
+            **({"equal": [_word_text(self.equal[0]), _word_text(self.equal[1])]} if self.equal else {}),
         }
 
 
