@@ -38,7 +38,6 @@ parses a formula typed by a person.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
