@@ -32,20 +32,25 @@ from functools import cached_property
 from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import ShapeError, TensoralgError
+from .index_sets import is_bound, is_variable, named_index, rename, variables
 from .normal_form import (
     NormalForm,
     Shape,
     Word,
     action_terms,
     bilinear_terms,
+    bind_terms,
+    check_term_count,
     invert_terms,
     mixed_product,
     scale_terms,
     sum_terms,
     tensor_terms,
+    trace_terms,
     transpose_terms,
 )
 from .printing import to_unicode
+from .scalars import SCALAR, Cycle
 from .symbols import Letter, Symbol
 CoefficientLike = int | Fraction | str
 
@@ -353,6 +358,44 @@ class Bilinear(Expr):
         return ((q_rows, q[0][1]), (k_rows, k[0][1]), (q[1][1], k[1][1]))
 
 
+@dataclass(frozen=True, eq=False)
+class Trace(Expr):
+    """tr(X), a scalar (1 × 1); for a tensor term tr(A⊗B) = tr(A) tr(B), so every factor is square."""
+
+    expr: Expr
+
+    def __post_init__(self) -> None:
+        for rows, cols in self.expr.shape:
+            if rows != cols:
+                raise ShapeError(f"cannot take the trace of {_describe(self.expr)}: it is not square ({rows} ≠ {cols})")
+
+    @property
+    def shape(self) -> Shape:
+        return ((SCALAR, SCALAR),)
+
+
+@dataclass(frozen=True, eq=False)
+class IndexedSum(Expr):
+    """Σ_{h₁∈H_{l₁}, …} X over sets of heads of unknown size (CLAIMS C27).
+
+    ``bindings`` pairs each variable (a named index of :mod:`tensoralg.algebra.index_sets`,
+    as it occurs in the symbols of ``expr``) with the layer it ranges over (0-based: H1 is 0).
+    """
+
+    bindings: tuple[tuple[int, int], ...]
+    expr: Expr
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bindings", tuple(self.bindings))
+        for variable, layer in self.bindings:
+            if not is_variable(variable) or is_bound(variable) or layer < 0:
+                raise ShapeError(f"a sum binds named variables over layers ≥ 0; got {variable}, {layer}")
+
+    @property
+    def shape(self) -> Shape:
+        return self.expr.shape
+
+
 # Normal forms of trees, and trees of normal forms.
 
 
@@ -369,9 +412,10 @@ def normal_form(expr: Expr) -> NormalForm:
     ...
     tensoralg.errors.ShapeError: cannot multiply Id ⊗ W_OV^{0,0} (n_ctx × n_ctx ⊗ d_model × d_model) by Id Id (n_ctx × n_ctx): 2 tensor factor(s) against 1
     """
+    _fill(expr)
     match expr:
         case Atom(symbol=symbol):
-            return NormalForm(expr.shape, {((Letter(symbol, False),),): 1})
+            return NormalForm(expr.shape, {((Letter(symbol, False),),): 1}, any(i < 0 for i in symbol.indices))
         case Identity():
             return NormalForm(expr.shape, {((),): 1})
         case Zero():
@@ -385,11 +429,19 @@ def normal_form(expr: Expr) -> NormalForm:
         case Sum(terms=terms):
             return sum_terms(expr.shape, (t.normal_form for t in terms))
         case Product(factors=factors):
+            bound = 1
+            for f in factors:
+                bound *= len(f.normal_form)
+            check_term_count(bound, f"the product {_describe(expr)}")
             result = factors[0].normal_form
             for f in factors[1:]:
                 result = mixed_product(result, f.normal_form)
             return result
         case Tensor(factors=factors):
+            bound = 1
+            for f in factors:
+                bound *= len(f.normal_form)
+            check_term_count(bound, f"the tensor product {_describe(expr)}")
             result = factors[0].normal_form
             for f in factors[1:]:
                 result = tensor_terms(result, f.normal_form)
@@ -398,10 +450,34 @@ def normal_form(expr: Expr) -> NormalForm:
             return action_terms(op.normal_form, st.normal_form)
         case Bilinear(form=f, query=q, key=k):
             return bilinear_terms(f.normal_form, q.normal_form, k.normal_form)
+        case Trace(expr=inner):
+            return trace_terms(inner.normal_form)
+        case IndexedSum(bindings=bindings, expr=inner):
+            inner_nf = inner.normal_form
+            describe = lambda key: to_unicode(canonical_tree(NormalForm(inner_nf.shape, {key: 1})))  # noqa: E731
+            return bind_terms(inner_nf, dict(bindings), describe)
     raise TypeError(f"not an expression node: {expr!r}")
 
 
+def _fill(expr: Expr) -> None:
+    """Compute the normal forms of ``expr``'s descendants bottom-up without recursion, so that
+    a tree thousands of levels deep (400 transposes, 3,000 inverses) needs no deep call stack."""
+    stack = [(expr, False)]
+    while stack:
+        node, ready = stack.pop()
+        if ready:
+            if node is not expr:
+                node.normal_form
+            continue
+        if node is not expr and "normal_form" in node.__dict__:
+            continue
+        stack.append((node, True))
+        stack.extend((child, False) for child in children(node))
+
+
 def _letter_tree(letter: Letter) -> Expr:
+    if isinstance(letter, Cycle):
+        return Trace(_word_tree(letter.word, letter.space or letter.word[0].rows))
     node: Expr = Atom(letter.symbol)
     if letter.transposed:
         node = Transpose(node)
@@ -416,15 +492,30 @@ def _word_tree(word: Word, space: str) -> Expr:
 
 
 def canonical_tree(nf: NormalForm) -> Expr:
-    """The canonical tree of a normal form: a sum of scaled tensor products of products of atoms."""
+    """The canonical tree of a normal form: a sum of scaled tensor products of products of atoms;
+    a term with bound variables is an :class:`IndexedSum` over them."""
     terms: list[Expr] = []
     for key, c in nf.sorted_terms:
         parts = [_word_tree(w, rows) for w, (rows, _) in zip(key, nf.shape)]
         body = parts[0] if len(parts) == 1 else Tensor(tuple(parts))
+        if nf.variables:
+            body = _bind_tree(key, body)
         terms.append(body if c == 1 else Scaled(c, body))
     if not terms:
         return Zero(nf.shape)
     return terms[0] if len(terms) == 1 else Sum(tuple(terms))
+
+
+def _bind_tree(key: tuple, body: Expr) -> Expr:
+    """Σ over the bound variables of one canonical term, renamed to printable named variables:
+    h for a lone variable, else h1, h2, … by layer (hq, hk style names are the reader's choice)."""
+    bound = sorted(((v, layer) for v, layer in variables(key).items() if is_bound(v)), reverse=True)
+    if not bound:
+        return body
+    names = ["h"] if len(bound) == 1 else [f"h{k + 1}" for k in range(len(bound))]
+    mapping = {v: named_index(name) for (v, _), name in zip(bound, names)}
+    renamed = canonical_tree(NormalForm(body.shape, {rename(key, mapping): 1}))
+    return IndexedSum(tuple((mapping[v], layer if layer is not None else 0) for v, layer in bound), renamed)
 
 
 def iter_terms(nf: NormalForm) -> Iterator[tuple[Fraction, tuple[Expr, ...]]]:
@@ -545,6 +636,8 @@ def children(expr: Expr) -> tuple[Expr, ...]:
             return (op, st)
         case Bilinear(form=f, query=q, key=k):
             return (f, q, k)
+        case Trace(expr=inner) | IndexedSum(expr=inner):
+            return (inner,)
     return ()
 
 
