@@ -641,6 +641,45 @@ def children(expr: Expr) -> tuple[Expr, ...]:
     return ()
 
 
+def rebuild(node: Expr, parts: tuple[Expr, ...]) -> Expr:
+    """``node`` with its children replaced by ``parts`` (``node`` itself when nothing changed)."""
+    old = children(node)
+    if len(old) == len(parts) and all(a is b for a, b in zip(old, parts)):
+        return node
+    match node:
+        case Scaled(coefficient=c):
+            return Scaled(c, parts[0])
+        case Transpose():
+            return Transpose(parts[0])
+        case Inverse():
+            return Inverse(parts[0])
+        case Product():
+            return Product(parts)
+        case Tensor():
+            return Tensor(parts)
+        case Sum():
+            return Sum(parts)
+        case Apply():
+            return Apply(*parts)
+        case Bilinear():
+            return Bilinear(*parts)
+        case Trace():
+            return Trace(parts[0])
+        case IndexedSum(bindings=bindings):
+            return IndexedSum(bindings, parts[0])
+    raise TypeError(f"not an expression node with children: {node!r}")
+
+
+def depth(expr: Expr) -> int:
+    """The number of nodes on the longest path from ``expr`` to a leaf (counted without recursion)."""
+    deepest, stack = 0, [(expr, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        stack.extend((c, d + 1) for c in children(node))
+    return deepest
+
+
 def symbols_in(expr: Expr) -> frozenset[Symbol]:
     """Every symbol that occurs in ``expr``.
 

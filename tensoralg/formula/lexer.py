@@ -17,15 +17,19 @@ _UNICODE = {
     "·": "DOT", "⋅": "DOT", "∙": "DOT", "∘": "CIRC", "Σ": "SIGMA", "∑": "SIGMA", "∈": "IN",
     "∪": "UNION", "|": "UNION", "ᵀ": "POST_T", "'": "POST_T", "′": "POST_T", "⊤": "TOP",
     "(": "(", ")": ")", "[": "[", "]": "]", "{": "{", "}": "}", "^": "^", ",": ",", "/": "/",
-    "_": "_",
+    "_": "_", "‖": "NORM", "≤": "LE", "⩽": "LE",
 }
 _LATEX = {
     "otimes": "TENSOR", "cdot": "DOT", "circ": "CIRC", "sum": "SIGMA", "Sigma": "SIGMA", "in": "IN",
     "cup": "UNION", "top": "TOP", "intercal": "TOP", "times": "TIMES", "frac": "FRAC", "tfrac": "FRAC",
-    "dfrac": "FRAC",
+    "dfrac": "FRAC", "|": "NORM", "Vert": "NORM", "lVert": "NORM", "rVert": "NORM", "le": "LE", "leq": "LE",
+    "leqslant": "LE",
 }
 _LATEX_SPACE = {",", ";", ":", "!", " ", "quad", "qquad", "left", "right", "big", "Big", "bigg", "Bigg",
-                "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr", "Biggl", "Biggr", "displaystyle"}
+                "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr", "Biggl", "Biggr", "displaystyle",
+                "\\", "nonumber", "notag", "cr"}
+#: LaTeX environments whose \begin{…} and \end{…} are layout only (align, aligned, equation …).
+_LATEX_ENVIRONMENTS = re.compile(r"\\(begin|end)\{(align|aligned|equation|gather|gathered|split|multline)\*?\}")
 _LATEX_NAME = {"mathrm", "operatorname", "text", "mathit", "mathbf", "rm", "mathsf"}
 _NAME_HEAD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _NAME_TAIL = re.compile(r"[A-Za-z0-9]+")
@@ -58,8 +62,14 @@ def tokenize(text: str) -> list[Token]:
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
-        if ch.isspace() or ch == "~":
+        if ch.isspace() or ch in "~&":  # & is LaTeX's alignment mark (T &= …)
             i += 1
+        elif ch in "²³":
+            tokens += [Token("^", ch, i), Token("NUM", "2" if ch == "²" else "3", i)]
+            i += 1
+        elif text.startswith("<=", i):
+            tokens.append(Token("LE", "<=", i))
+            i += 2
         elif text.startswith("(x)", i):
             tokens.append(Token("TENSOR", "(x)", i))
             i += 3
@@ -127,6 +137,9 @@ def _matching_brace(text: str, open_at: int) -> int:
 
 
 def _lex_command(text: str, i: int, tokens: list[Token]) -> int:
+    environment = _LATEX_ENVIRONMENTS.match(text, i)
+    if environment is not None:
+        return environment.end()
     m = re.compile(r"\\([A-Za-z]+|.)").match(text, i)
     if m is None:
         raise syntax_error(text, i, "expected a LaTeX command after \\")

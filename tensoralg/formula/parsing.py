@@ -73,7 +73,8 @@ class Context:
 
 _DECLARATION = re.compile(
     r"^\s*(?P<names>[A-Za-z][A-Za-z0-9_]*(\s*,\s*[A-Za-z][A-Za-z0-9_]*)*)\s*:\s*"
-    r"(?P<rows>[A-Za-z_][A-Za-z0-9_]*)\s*(?:x|×|\*|\\times)\s*(?P<cols>[A-Za-z_][A-Za-z0-9_]*)\s*$"
+    r"(?P<rows>[A-Za-z_][A-Za-z0-9_]*|[1-9][0-9]*)\s*(?:x|×|\*|\\times)\s*"
+    r"(?P<cols>[A-Za-z_][A-Za-z0-9_]*|[1-9][0-9]*)\s*$"
 )
 
 
@@ -82,6 +83,8 @@ def parse_declaration(text: str) -> dict[str, tuple[str, str]]:
 
     >>> parse_declaration("P: d_model × d_head")
     {'P': ('d_model', 'd_head')}
+    >>> parse_declaration("x, y: d_model x 1")  # sizes may be numbers: vectors, 3 × 3 matrices
+    {'x': ('d_model', '1'), 'y': ('d_model', '1')}
     >>> parse_declaration("M d_model")
     Traceback (most recent call last):
     ...
