@@ -169,30 +169,28 @@ def bind(key: tuple, bindings: Mapping[int, int], describe: Callable[[], str]) -
     return canonical_key(rename(key, mapping))
 
 
-def layers_needed(keys: Iterable[tuple]) -> dict[int, int]:
-    """For each layer, the most heads one term needs: its bound variables over that layer,
-    or one more than a concrete head index it names.
+def layers_needed(keys: Iterable[tuple]) -> tuple[dict[int, int], dict[int, int]]:
+    """Per layer: the most bound variables one term has over it (heads enough for every
+    variable to get its own), and one more than the largest concrete head index named.
 
     >>> A = lambda layer, i: Letter(Symbol("A", (layer, i), "n_ctx", "n_ctx"), False)
-    >>> layers_needed([((A(0, -1), A(0, -2), A(1, 3)),)])
-    {0: 2, 1: 4}
+    >>> [sorted(d.items()) for d in layers_needed([((A(0, -1), A(0, -2), A(1, 3)),)])]
+    [[(0, 2)], [(1, 4)]]
     """
-    need: dict[int, int] = {}
+    spread: dict[int, int] = {}
+    named: dict[int, int] = {}
     for key in keys:
         counts: dict[int, int] = {}
         for letter in _letters(key):
             indices = letter.symbol.indices
-            if len(indices) != 2 or is_variable(indices[0]):
-                continue
-            layer, head = indices
-            if head >= 0:
-                need[layer] = max(need.get(layer, 0), head + 1)
+            if len(indices) == 2 and not is_variable(indices[0]) and indices[1] >= 0:
+                named[indices[0]] = max(named.get(indices[0], 0), indices[1] + 1)
         for v, layer in variables(key).items():
             if is_bound(v) and layer is not None:
                 counts[layer] = counts.get(layer, 0) + 1
         for layer, n in counts.items():
-            need[layer] = max(need.get(layer, 0), n)
-    return need
+            spread[layer] = max(spread.get(layer, 0), n)
+    return spread, named
 
 
 def assignments(key: tuple, heads: tuple[int, ...], free: Mapping[int, int]) -> Iterator[tuple]:

@@ -52,7 +52,7 @@ from typing import Iterable, Mapping
 
 from ..errors import ShapeError, TermLimitError
 from .index_sets import bind, bound_count, canonical_key, shift
-from .scalars import SCALAR, canonical_cycle, key_degree, scalar_word
+from .scalars import SCALAR, Cycle, canonical_cycle, key_degree, scalar_word
 from .symbols import Letter, space_size
 
 #: The most terms one rule builds (counted before building): 2²⁰, about a million.
@@ -222,6 +222,8 @@ def invert_terms(nf: NormalForm, describe: str = "the expression") -> NormalForm
     (key, c), = nf.terms.items()
     for word in key:
         for letter in word:
+            if isinstance(letter, Cycle):
+                raise ShapeError(f"cannot invert {describe}: 1/tr(X) is not a polynomial in the symbols")
             if letter.rows != letter.cols:
                 raise ShapeError(
                     f"cannot invert {describe}: (XY)⁻¹ = Y⁻¹X⁻¹ needs square factors, and "
@@ -370,3 +372,15 @@ def bilinear_terms(form: NormalForm, query: NormalForm, key: NormalForm) -> Norm
         for (b, v), kc in keys
     )
     return collect_like_terms(shape, pairs)
+
+
+def instantiate_heads(nf: NormalForm, heads: tuple[int, ...], free: Mapping[int, int]) -> NormalForm:
+    """The concrete normal form when layer l has heads[l] heads: every bound variable runs over
+    its layer's heads, and each named (free) variable takes the head ``free`` gives it."""
+    from .index_sets import assignments
+
+    if not nf.variables:
+        return nf
+    scalars = _scalar_factors(nf.shape)
+    pairs = ((_tidy(k, scalars, False), c) for key, c in nf.terms.items() for k in assignments(key, heads, free))
+    return collect_like_terms(nf.shape, pairs)

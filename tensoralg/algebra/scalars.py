@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-from ..errors import ShapeError
 from .symbols import Letter, Symbol
 
 #: The space of scalars: a 1 × 1 expression.
@@ -70,8 +69,10 @@ class Cycle(NamedTuple):
         """tr(X)ᵀ = tr(X): a scalar is its own transpose."""
         return self
 
-    def invert(self) -> "Cycle":
-        raise ShapeError("cannot invert a trace: 1/tr(X) is not a polynomial in the symbols")
+    def invert(self) -> None:
+        """No letter: 1/tr(X) is not a polynomial, so a trace never cancels against a neighbour
+        (the normal form refuses to invert a term with a trace)."""
+        return None
 
     def words(self) -> tuple[Word, ...]:
         return (self.word,)

@@ -74,6 +74,7 @@ class _Elaborator:
         self.arity: dict[int, int] = {}
         self.apply: set[int] = set()
         self.nodes: list[syntax.Node] = []
+        self.index_shift = 0
 
     # -- errors with a caret
     def fail(self, cls: type[TensoralgError], col: int, message: str) -> TensoralgError:
@@ -204,7 +205,9 @@ class _Elaborator:
         out: list[int] = []
         for item in node.indices:
             if isinstance(item, int):
-                out.append(item)
+                if item + self.index_shift < 0:
+                    raise self.fail(SymbolError, node.col, f"the index {item} of {node.name} cannot be lowered by one")
+                out.append(item + self.index_shift)
             elif item in env:
                 out.extend(env[item])
             else:  # a free index: A^h is the pattern of one head h, whichever it is
@@ -545,7 +548,11 @@ def elaborate(
     declarations: Mapping[str, tuple[str, str]],
     heads: tuple[int, ...] | None,
     shape: Shape | None,
+    index_shift: int = 0,
 ) -> list[Expr]:
-    """The expressions of the chain ``text`` (e₀ = e₁ = …), sharing Id's inferred spaces."""
+    """The expressions of the chain ``text`` (e₀ = e₁ = …), sharing Id's inferred spaces;
+    ``index_shift`` is added to every written index (-1 reads 1-based indices)."""
     sides = syntax.Parser(text).chain()
-    return _Elaborator(text, declarations, heads).run(sides, shape)
+    elaborator = _Elaborator(text, declarations, heads)
+    elaborator.index_shift = index_shift
+    return elaborator.run(sides, shape)

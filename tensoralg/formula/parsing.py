@@ -49,6 +49,7 @@ from ..errors import FormulaSyntaxError, SymbolError
 from ..algebra.expr import Expr, Shape
 from .elaboration import elaborate
 from .lexer import Token, caret, syntax_error, tokenize
+from .syntax import MAX_NESTING, nesting_depth, nesting_room
 
 __all__ = ["Context", "Token", "parse", "parse_chain", "parse_declaration", "parse_equation", "split_chain", "tokenize"]
 
@@ -59,16 +60,19 @@ class Context:
 
     declarations: Mapping[str, tuple[str, str]] = field(default_factory=lambda: MappingProxyType({}))
     heads: tuple[int, ...] | None = None
+    index_shift: int = 0  # added to every written layer/head index (-1 reads 1-based indices)
 
     @staticmethod
-    def build(declarations: Iterable[str] = (), heads: Sequence[int] | None = None) -> "Context":
+    def build(
+        declarations: Iterable[str] = (), heads: Sequence[int] | None = None, index_shift: int = 0
+    ) -> "Context":
         """A context from declarations such as "M, N: d_model x d_model" and heads such as (2, 2)."""
         table: dict[str, tuple[str, str]] = {}
         for text in declarations:
             table.update(parse_declaration(text))
         if heads is not None:
             heads = Architecture(tuple(heads)).heads
-        return Context(MappingProxyType(table), heads)
+        return Context(MappingProxyType(table), heads, index_shift)
 
 
 _DECLARATION = re.compile(
@@ -104,7 +108,8 @@ def parse_declaration(text: str) -> dict[str, tuple[str, str]]:
 
 def _elaborate(text: str, context: Context | None, shape: Shape | None) -> list[Expr]:
     context = context or Context()
-    return elaborate(text, context.declarations, context.heads, shape)
+    with nesting_room(nesting_depth(tokenize(text))):
+        return elaborate(text, context.declarations, context.heads, shape, context.index_shift)
 
 
 def parse(text: str, context: Context | None = None, *, shape: Shape | None = None) -> Expr:
