@@ -18,9 +18,10 @@ every assignment of heads: the key A^{1,h₂}A^{0,h₁} ⊗ W_U W_OV^{1,h₂} W_
                    numbered by (layer, first occurrence in the term), :func:`canonical_key`
 
 Two normal forms that agree are equal for every number of heads in every layer. Where
-they differ, giving each layer as many heads as a term has variables over it turns the
-difference into a nonzero concrete one (every variable gets its own head, so each term
-gives a monomial no other term gives): :func:`instantiate` and :func:`witness_heads`.
+they differ, giving each layer the heads the formula names plus as many as a term has
+variables over it turns the difference into a nonzero concrete one (every variable gets
+a head of its own, so each term gives a monomial no other term gives): :func:`layers_needed`,
+:func:`assignments` and :func:`tensoralg.verify.statements.head_counts`.
 
 >>> from tensoralg.algebra.symbols import Symbol
 >>> h = named_index("h")

@@ -5,7 +5,13 @@
     tensoralg check "Σ_{h∈H1} A^h ⊗ W_OV^h == …" --heads 2,2 --json
     tensoralg check --file derivation.txt
 
-Exit codes: 0 proved or holds, 1 refuted, 2 bad input (parse or shape error).
+    tensoralg check "rank(W_U W_OV^{0,0} W_E) <= d_head"
+    tensoralg check "tr(M N P) == tr(P M N)" --let "M, N, P: d_model x d_model"
+
+Without --heads, Σ_{h∈H1} ranges over a layer's heads whatever their number: PROVED then
+holds for every head count, REFUTED names the head counts of its counterexample.
+
+Exit codes: 0 proved or holds, 1 refuted, 2 bad input (parse or shape error), 3 not decided.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random exact instances (default 0)")
     parser.add_argument("--trials", type=int, default=3, help="random instances per size (default 3)")
     parser.add_argument("--no-expand", action="store_true", help="do not unfold W_OV = W_O W_V, W_QK = W_Qᵀ W_K symbolically")
+    parser.add_argument("--full", action="store_true", help="print every term of a refuted identity's difference left − right")
     parser.add_argument("--json", action="store_true", help="print the verdict (or the derivation report) as JSON")
     parser.set_defaults(handler=run)
 
@@ -51,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         report = check_file(args.file, **options)
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=2) if args.json else report.describe())
         return report.exit_code
-    verdict = check_formula(args.formula, **options)
+    verdict = check_formula(args.formula, full=args.full, **options)
     if args.json:
         print(json.dumps(verdict.to_json(), ensure_ascii=False, indent=2))
     elif verdict.status == "ERROR":

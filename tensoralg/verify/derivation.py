@@ -1,4 +1,4 @@
-"""Derivation chains: consecutive equalities e₀ = e₁ = e₂ … checked step by step.
+r"""Derivation chains: consecutive equalities e₀ = e₁ = e₂ … checked step by step.
 
 A derivation is text in which every step eᵢ = eᵢ₊₁ gets its own verdict, so the
 report names the first wrong step and its line and still checks the later ones:
@@ -10,9 +10,12 @@ report names the first wrong step and its line and still checks the later ones:
     = Id ⊗ W_U W_E                    … a leading = is optional (aligned style)
     A = B = C                         several expressions on one line
     <blank line>                      starts a new, independent chain
+    T = …                             a first name that is no symbol names the quantity
+    \begin{align} T &= … \\ &= … \end{align}    LaTeX rows (& and \\ are layout; $$, \[ \] too)
 
 An expression that does not parse makes the steps on either side of it ERROR;
-Id in one expression may take its space from the shape of its neighbour.
+Id in one expression may take its space from the shape of its neighbour. Every step
+names the lines of its two sides, and text reports list a counterexample's values.
 
 >>> report = check_derivation('''
 ... let M, N: d_model x d_model
@@ -28,6 +31,7 @@ Id in one expression may take its space from the shape of its neighbour.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +41,7 @@ from ..algebra.architecture import Architecture
 from ..errors import ArchitectureError, TensoralgError
 from ..algebra.expr import Expr
 from ..formula.parsing import Context, parse, split_chain
-from .verification import Verdict, verify_identity
+from .verification import SUMMARY_WIDTH, Verdict, verify_identity
 
 
 @dataclass(frozen=True)
@@ -60,10 +64,11 @@ class Step:
     left: str
     right: str
     verdict: Verdict
+    quantity: str | None = None  # the name of a first line "T = …"
 
     def to_json(self) -> dict[str, Any]:
-        return {"step": self.index, "lines": list(self.lines), "left": self.left, "right": self.right,
-                "verdict": self.verdict.to_json()}
+        return {"step": self.index, "lines": list(self.lines), "quantity": self.quantity, "left": self.left,
+                "right": self.right, "verdict": self.verdict.to_json()}
 
 
 @dataclass(frozen=True)
@@ -97,11 +102,19 @@ class DerivationReport:
         lines = [head]
         for s in self.steps:
             v = s.verdict
-            lines.append(f"step {s.index}, line {s.lines[0]} → {s.lines[1]}: {v.status} ({v.method}) {s.left} = {s.right}")
+            where = f"line {s.lines[0]} → {s.lines[1]}" if s.lines[0] != s.lines[1] else f"line {s.lines[0]}"
+            of = f" [{s.quantity}]" if s.quantity else ""
+            head = f"step {s.index}{of}, {where}: {v.status} ({v.method})"
+            if len(s.left) + len(s.right) <= SUMMARY_WIDTH:
+                lines.append(f"{head} {s.left} = {s.right}")
+            else:  # long sides go on their own lines, out of the summary
+                lines += [head, f"    {s.left}", f"  = {s.right}"]
             if not v.ok or v.status == "HOLDS":
                 lines.append("  " + v.detail.replace("\n", "\n  "))
             if v.counterexample is not None:
                 lines.append("  counterexample: " + v.counterexample.describe().replace("\n", "\n  "))
+                for name, rows in v.counterexample.values:
+                    lines.append(f"    {name} = [" + "; ".join(" ".join(r) for r in rows) + "]")
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
@@ -123,13 +136,25 @@ def _heads(text: str, line: int) -> tuple[int, ...]:
         raise ArchitectureError(f"line {line}: heads must read like 'heads 2,2': {exc}") from exc
 
 
+#: LaTeX that only lays a derivation out: environments, display delimiters, row ends, labels.
+_LAYOUT = re.compile(
+    r"\\(begin|end)\{(align|aligned|equation|eqnarray|gather|gathered|split|multline)\*?\}"
+    r"|\$\$|\\\[|\\\]|\\\\|\\(nonumber|notag)|\\label\{[^}]*\}|&"
+)
+
+
+def _layout_free(line: str) -> str:
+    """``line`` with LaTeX layout replaced by spaces (columns keep their place)."""
+    return _LAYOUT.sub(lambda m: " " * len(m.group()), line)
+
+
 def _chains(text: str) -> tuple[list[str], tuple[int, ...] | None, list[list[tuple[int, int, str]]]]:
     """Declarations, heads and the chains of (line, column, text) pieces."""
     declarations: list[str] = []
     heads = None
     chains: list[list[tuple[int, int, str]]] = [[]]
     for number, raw in enumerate(text.splitlines(), start=1):
-        body = raw.split("#", 1)[0]
+        body = _layout_free(raw.split("#", 1)[0].split("%", 1)[0])
         stripped = body.strip()
         if not raw.strip():
             if chains[-1]:
@@ -177,6 +202,17 @@ def _parse_pieces(chain: list[tuple[int, int, str]], context: Context) -> list[P
     return parsed
 
 
+def _quantity(chain: list[tuple[int, int, str]], context: Context) -> str | None:
+    """The name T of a chain that starts "T = …" when T is not a symbol the formula knows."""
+    if len(chain) < 3 or not re.fullmatch(r"\s*[A-Za-z][A-Za-z0-9_{}]*\s*", chain[0][2]):
+        return None
+    try:
+        parse(chain[0][2], context)
+    except TensoralgError:
+        return chain[0][2].strip()
+    return None
+
+
 def check_derivation(
     text: str,
     *,
@@ -193,6 +229,9 @@ def check_derivation(
     context = Context.build(list(declarations) + file_declarations, file_heads if file_heads is not None else heads)
     steps: list[Step] = []
     for chain in chains:
+        quantity = _quantity(chain, context)
+        if quantity is not None:
+            chain = chain[1:]
         pieces = _parse_pieces(chain, context)
         if len(pieces) == 1:
             (lone,) = pieces
@@ -207,7 +246,7 @@ def check_derivation(
                 verdict = Verdict("ERROR", "symbolic", f"{left.text} = {right.text}", message)
             else:
                 verdict = verify_identity(left.expr, right.expr, seed=seed, trials=trials, expand=expand)
-            steps.append(Step(index, (left.line, right.line), left.text, right.text, verdict))
+            steps.append(Step(index, (left.line, right.line), left.text, right.text, verdict, quantity))
     if not steps:
         raise TensoralgError(f"{source}: no expression to check (write e0 = e1, or one expression per line)")
     return DerivationReport(source, tuple(steps), time.perf_counter() - start)

@@ -59,14 +59,16 @@ def _free_heads(keys) -> dict[int, int]:
 
 
 def head_counts(diff: NormalForm, sides: tuple[NormalForm, ...]) -> list[tuple[int, ...]]:
-    """Heads per layer to try, smallest first: every layer has the heads the formula names,
-    and up to as many as a term of ``diff`` has variables over it (enough to keep it nonzero)."""
+    """Heads per layer to try, smallest first: every layer has the heads the formula names, and
+    up to as many more as a term of ``diff`` has variables over it — enough for every variable
+    to take a head of its own, so that each term of the difference gives a monomial no other
+    term gives and the difference stays nonzero."""
     spread, named = layers_needed(list(diff.terms) + [k for nf in sides for k in nf.terms])
     layers = max([*spread, *named], default=-1) + 1
     ranges = []
     for l in range(layers):
         low = max(named.get(l, 0), 1 if spread.get(l) else 0)
-        ranges.append(range(low, max(low, spread.get(l, 0)) + 1))
+        ranges.append(range(low, named.get(l, 0) + spread.get(l, 0) + 1))
     combos = sorted(cartesian(*ranges), key=lambda hs: (sum(hs), hs))
     if len(combos) > MAX_HEAD_COUNTS:
         combos = [tuple(r[-1] for r in ranges)]
