@@ -16,6 +16,7 @@ A^{1,0} \\otimes {W_{OV}^{1,0}}^{\\top} - 2 \\left(\\mathrm{Id} \\otimes W_{OV}^
 
 from __future__ import annotations
 
+import copy
 from fractions import Fraction
 from typing import Any, Callable, Protocol
 
@@ -75,6 +76,15 @@ class _Style:
         self.symbol, self.transpose, self.inverse, self.fraction = symbol, transpose, inverse, fraction
         self.identity, self.tensor, self.dot, self.compose, self.paren = identity, tensor, dot, compose, paren
         self.trace = trace
+        self.explicit_identity = False
+
+    def with_explicit_identity(self) -> "_Style":
+        """This style, but Id printed with its space (Id_{p}) where context cannot tell it."""
+        if self.explicit_identity:
+            return self
+        twin = copy.copy(self)
+        twin.explicit_identity = True
+        return twin
 
     def wrap(self, text: str) -> str:
         return f"{self.paren[0]}{text}{self.paren[1]}"
@@ -166,7 +176,7 @@ def _render(expr: Expr, style: _Style) -> str:
     if kind == "Atom":
         return style.symbol(e.symbol)
     if kind == "Identity":
-        return style.identity
+        return f"{style.identity}_{{{e.space}}}" if style.explicit_identity else style.identity
     if kind == "Zero":
         return "0"
     if kind == "Transpose":
@@ -197,10 +207,10 @@ def _render(expr: Expr, style: _Style) -> str:
     if kind == "Bilinear":
         inner_text = f"{_render(e.query, style)}, {_render(e.key, style)}"
         return f"{sub(e.form, _ATOM)}{style.compose}{style.wrap(inner_text)}"
-    if kind == "Trace":
-        return f"{style.trace}{style.wrap(_render(e.expr, style))}"
+    if kind == "Trace":  # inside tr(…) no neighbour fixes the space of an Id, so each names it
+        return f"{style.trace}{style.wrap(_render(e.expr, style.with_explicit_identity()))}"
     if kind == "IndexedSum":
-        latex = style is LATEX
+        latex = style.trace == LATEX.trace
         sigma = "\\sum" if latex else "Σ"
         return f"{sigma}_{{{_binders(e.bindings, latex)}}} {sub(e.expr, _TENSOR)}"
     raise TypeError(f"not an expression node: {expr!r}")
