@@ -336,3 +336,62 @@ def test_errors_are_project_errors():
         parse("‖M‖_F", Context.build(DECL))
     with pytest.raises(FormulaSyntaxError):
         parse("M ‖ N", Context.build(DECL))
+
+
+# ---------------------------------------------------------------------------
+# expand --symbolic and --equation
+
+def _cli(capsys, *argv):
+    from tensoralg.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_expand_symbolic_lists_the_sigma_form(capsys):
+    code, out, _ = _cli(capsys, "expand", "--symbolic", "--layers", "2")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].endswith("4 Σ-terms")
+    assert lines[-1].split(None, 3)[-1] == "Σ_{h1∈H1, h2∈H2} A^{h2} A^{h1} ⊗ W_U W_OV^{h2} W_OV^{h1} W_E"
+    terms = [line.split(None, 3)[-1] for line in lines[1:]]
+    total = " + ".join(terms)
+    assert parse(total) == parse(C11_LHS)
+
+
+@pytest.mark.parametrize("layers, positional, mlp, expected", [(1, False, False, 2), (3, False, False, 8),
+                                                                (2, True, False, 8), (3, False, True, 15)])
+def test_expand_symbolic_counts(capsys, layers, positional, mlp, expected):
+    argv = ["expand", "--symbolic", "--layers", str(layers), "--format", "json"]
+    argv += ["--positional"] * positional + ["--mlp"] * mlp
+    code, out, _ = _cli(capsys, *argv)
+    data = json.loads(out)
+    assert code == 0 and len(data["terms"]) == expected
+    assert [t["order"] for t in data["terms"]] == sorted(t["order"] for t in data["terms"])
+
+
+def test_expand_symbolic_scores_are_c14(capsys):
+    code, out, _ = _cli(capsys, "expand", "--symbolic", "--layers", "2", "--qk", "1.0", "--format", "latex", "--equation")
+    assert code == 0 and out.startswith("\\begin{aligned}\nS^{1,0} &= ") and out.rstrip().endswith("\\end{aligned}")
+    body = out.split("&= ", 1)[1].rsplit("\\end{aligned}", 1)[0].replace("\\\\\n  &+", "+")
+    assert parse(body) == parse(C14_RHS)
+
+
+def test_expand_equation_for_enumerated_heads(capsys):
+    code, out, _ = _cli(capsys, "expand", "--heads", "1,1", "--format", "latex", "--equation")
+    body = out.split("&= ", 1)[1].rsplit("\\end{aligned}", 1)[0].replace("\\\\\n  &+", "+")
+    assert code == 0 and parse(body, Context.build(heads=(1, 1))) == parse(C11_LHS, Context.build(heads=(1, 1)))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["expand", "--layers", "2"], "give --heads"),
+    (["expand", "--symbolic", "--heads", "2,2"], "not --heads"),
+    (["expand", "--symbolic", "--layers", "2", "--count"], "--count"),
+    (["expand", "--heads", "2", "--equation"], "--format latex"),
+    (["expand", "--symbolic", "--layers", "2", "--qk", "x"], "LAYER.HEAD"),
+    (["expand", "--symbolic", "--layers", "40"], "0 to 12 layers"),
+], ids=["no-heads", "symbolic-with-heads", "symbolic-count", "equation-text", "bad-qk", "too-many-layers"])
+def test_expand_bad_input(capsys, argv, message):
+    code, _, err = _cli(capsys, *argv)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
