@@ -187,6 +187,8 @@ class Parser:
         while self.tok.kind == "EQ":
             self.next()
             sides.append(self.sum())
+        if self.tok.kind in (",", "DOT") and self.tokens[self.pos + 1].kind == "EOF":
+            self.next()  # the punctuation that ends a displayed formula: $$T = …,$$
         if self.tok.kind == "LE":
             raise syntax_error(self.text, self.tok.col, "≤ compares a rank with a size: write rank(E) <= d_head")
         if self.tok.kind != "EOF":
@@ -321,7 +323,16 @@ class Parser:
                 items.append(int(tok.text))
             elif tok.kind == "NAME" and not ops:
                 self.next()
-                items.append(tok.text.replace("_", ""))
+                name = tok.text
+                if not braced and len(name) > 1 and name[1].isupper():
+                    # LaTeX reads ^hW_V as ^{h} W_V: an unbraced superscript is one letter
+                    self.pos -= 1
+                    self.tokens[self.pos] = Token("NAME", name[1:], tok.col + 1)
+                    name = name[0]
+                if braced and len(name) > 1 and name.endswith("T") and name[0].islower():
+                    ops.append("T")  # ^{hT}: head h, transposed (as W_Q^{hT} in the notes)
+                    name = name[:-1]
+                items.append(name.replace("_", ""))
             else:
                 raise self.fail("an index, T, \\top, -1 or -T in the superscript")
             if not braced:
@@ -504,7 +515,13 @@ class Parser:
                 self.next()
             else:
                 raise self.fail("∈ (or 'in', \\in) and the heads it ranges over, e.g. h∈H1")
-            layers = [self.layer_set()]
+            if self.tok.kind == "UNION":  # ∪ H1 H2, the union written before its sets
+                self.next()
+                layers = [self.layer_set(), self.layer_set()]
+                while self.tok.kind == "NAME" and re.fullmatch(r"H_?\d+", self.tok.text):
+                    layers.append(self.layer_set())
+            else:
+                layers = [self.layer_set()]
             while self.tok.kind == "UNION" or (self.tok.kind == "NAME" and self.tok.text == "cup"):
                 self.next()
                 layers.append(self.layer_set())

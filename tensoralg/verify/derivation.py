@@ -204,7 +204,7 @@ def _parse_pieces(chain: list[tuple[int, int, str]], context: Context) -> list[P
 
 def _quantity(chain: list[tuple[int, int, str]], context: Context) -> str | None:
     """The name T of a chain that starts "T = …" when T is not a symbol the formula knows."""
-    if len(chain) < 3 or not re.fullmatch(r"\s*[A-Za-z][A-Za-z0-9_{}]*\s*", chain[0][2]):
+    if len(chain) < 3 or not re.fullmatch(r"\s*[A-Za-z][A-Za-z0-9_{}^,\\]*\s*", chain[0][2]):
         return None
     try:
         parse(chain[0][2], context)
