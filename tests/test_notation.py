@@ -21,7 +21,7 @@ from tensoralg.errors import ArchitectureError, FormulaSyntaxError, ShapeError, 
 from tensoralg.formula.parsing import Context, parse
 from tensoralg.formula.syntax import MAX_NESTING
 from tensoralg.verify.derivation import check_derivation
-from tensoralg.verify.strategies import head_sum_formulas, trace_expressions
+from tensoralg.verify.strategies import expressions, head_sum_formulas, trace_expressions
 from tensoralg.verify.verification import check_formula
 
 DECL = ["M, N, P: d_model x d_model", "x, y: d_model x 1", "Q: 3 x 3", "S: d_model x d_head", "R: d_head x d_model"]
@@ -395,3 +395,23 @@ def test_expand_equation_for_enumerated_heads(capsys):
 def test_expand_bad_input(capsys, argv, message):
     code, _, err = _cli(capsys, *argv)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+@settings(max_examples=40)
+@given(st.sampled_from([C11_LHS, C14_LHS, "Σ_{h∈H1} tr(W_OV^h) Id_{1}", "tr(A^{0,0} ⊗ W_OV^{0,0}) + tr(W_U W_E)"]))
+def test_json_of_sums_and_traces_reads_back(text):
+    from tensoralg.algebra.expr import from_json
+    from tensoralg.algebra.symbols import standard_symbol
+
+    expr = parse(text)
+    assert from_json(to_json(expr), lambda name, indices: standard_symbol(name, *indices)) == expr
+
+
+SCALAR_SHAPES = st.sampled_from([(("1", "1"),), (("p", "1"),), (("1", "p"),), (("3", "p"),)])
+
+
+@settings(max_examples=80)
+@given(SCALAR_SHAPES.flatmap(lambda shape: expressions(*shape)), st.sampled_from([to_unicode, to_latex]))
+def test_numeric_sizes_print_then_parse_back(expr, printer):
+    context = Context.build([f"{x.name}: {x.rows} x {x.cols}" for x in symbols_in(expr)])
+    assert parse(printer(expr), context, shape=expr.shape) == expr

@@ -533,20 +533,28 @@ def from_json(data: dict[str, Any], symbols: Callable[[str, tuple[int, ...]], Sy
 
     Raises TensoralgError naming the term and factor that is malformed.
     """
+    def factor(f: dict[str, Any]) -> Expr:
+        if "trace" in f:
+            inner = [factor(g) for g in f["trace"]]
+            return Trace(Identity(str(f["space"])) if not inner else inner[0] if len(inner) == 1 else Product(tuple(inner)))
+        raw = tuple(i for i in (f.get("layer"), f.get("head")) if i is not None)
+        indices = tuple(named_index(i) if isinstance(i, str) else i for i in raw)
+        symbol = symbols(f["symbol"], tuple(max(i, 0) for i in indices))._replace(indices=indices)
+        a: Expr = Atom(symbol)
+        a = Transpose(a) if f.get("transpose") else a
+        return Inverse(a) if f.get("inverse") else a
+
     try:
         shape = tuple((str(r), str(c)) for r, c in data["shape"])
         terms: list[Expr] = []
         for t_index, term in enumerate(data["terms"]):
             parts: list[Expr] = []
             for (rows, _), word in zip(shape, term["factors"]):
-                atoms: list[Expr] = []
-                for f in word:
-                    indices = tuple(i for i in (f.get("layer"), f.get("head")) if i is not None)
-                    a: Expr = Atom(symbols(f["symbol"], indices))
-                    a = Transpose(a) if f.get("transpose") else a
-                    atoms.append(Inverse(a) if f.get("inverse") else a)
+                atoms = [factor(f) for f in word]
                 parts.append(Identity(rows) if not atoms else atoms[0] if len(atoms) == 1 else Product(tuple(atoms)))
-            body = parts[0] if len(parts) == 1 else Tensor(tuple(parts))
+            body: Expr = parts[0] if len(parts) == 1 else Tensor(tuple(parts))
+            if term.get("sum_over"):
+                body = IndexedSum(tuple((named_index(b["variable"]), int(b["layer"])) for b in term["sum_over"]), body)
             terms.append(Scaled(Fraction(term["coefficient"]), body))
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, TensoralgError):
