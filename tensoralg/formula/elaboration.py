@@ -439,7 +439,19 @@ class _Elaborator:
         except ShapeError as exc:
             if "(column " in str(exc):
                 raise
-            raise self.fail(ShapeError, self.blame(node), str(exc)) from exc
+            raise self.fail(ShapeError, self.blame(node), str(exc) + self.precedence_hint(node)) from exc
+
+    def precedence_hint(self, node: syntax.Node) -> str:
+        """Why a sum's terms may have different numbers of tensor factors: ⊗ binds more loosely."""
+        if not (isinstance(node, syntax.Nary) and node.kind == "add"):
+            return ""
+        factors = {self.own_arity(i) for i in node.items} - {None}
+        if len(factors) < 2 and not (len(factors) == 1 and self.arity.get(id(node)) not in factors):
+            return ""
+        return (
+            "; the terms have different numbers of tensor factors: ⊗ binds more loosely than products and ·, "
+            "so Id ⊗ W_U·(Id + …) reads as Id ⊗ (W_U·(Id + …)); bracket each tensor product, (Id ⊗ W_U)·(Id + …)"
+        )
 
     def blame(self, node: syntax.Node) -> int:
         """The column of the operand that does not fit."""
