@@ -15,3 +15,6 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=200, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# Fixture generators need torch/transformers, which only regenerating the fixtures installs.
+collect_ignore_glob = ["tests/fixtures/*.py"]
