@@ -110,11 +110,6 @@ def bound_count(key: tuple) -> int:
     return sum(1 for v in variables(key) if is_bound(v))
 
 
-def has_bound(keys: Iterable[tuple]) -> bool:
-    """True when one of ``keys`` has a bound variable."""
-    return any(is_bound(i) for key in keys for letter in _letters(key) for i in letter.symbol.indices)
-
-
 def rename(key: tuple, mapping: Mapping[int, int]) -> tuple:
     """``key`` with variable indices renamed by ``mapping`` (others kept)."""
     if not mapping:

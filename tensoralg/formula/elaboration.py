@@ -33,7 +33,7 @@ from ..algebra.expr import (
     Transpose,
     Zero,
 )
-from ..algebra.index_sets import index_name, is_variable, named_index
+from ..algebra.index_sets import is_variable, named_index
 from ..algebra.printing import to_unicode
 from ..algebra.scalars import SCALAR
 from ..algebra.symbols import N_CTX, STANDARD_SHAPES, Symbol, declared_symbol, standard_symbol
@@ -66,15 +66,16 @@ def did_you_mean(name: str, declarations: Mapping[str, tuple[str, str]]) -> str:
 class _Elaborator:
     """Turns a syntax tree into expressions, inferring Id's space by unification."""
 
-    def __init__(self, text: str, declarations: Mapping[str, tuple[str, str]], heads: tuple[int, ...] | None):
-        self.text, self.declarations, self.heads = text, declarations, heads
+    def __init__(
+        self, text: str, declarations: Mapping[str, tuple[str, str]], heads: tuple[int, ...] | None, index_shift: int = 0
+    ):
+        self.text, self.declarations, self.heads, self.index_shift = text, declarations, heads, index_shift
         self.parent: list[int] = []
         self.bound: dict[int, str] = {}
         self.types: dict[int, list[tuple[int, int]]] = {}
         self.arity: dict[int, int] = {}
         self.apply: set[int] = set()
         self.nodes: list[syntax.Node] = []
-        self.index_shift = 0
 
     # -- errors with a caret
     def fail(self, cls: type[TensoralgError], col: int, message: str) -> TensoralgError:
@@ -565,6 +566,4 @@ def elaborate(
     """The expressions of the chain ``text`` (e₀ = e₁ = …), sharing Id's inferred spaces;
     ``index_shift`` is added to every written index (-1 reads 1-based indices)."""
     sides = syntax.Parser(text).chain()
-    elaborator = _Elaborator(text, declarations, heads)
-    elaborator.index_shift = index_shift
-    return elaborator.run(sides, shape)
+    return _Elaborator(text, declarations, heads, index_shift).run(sides, shape)

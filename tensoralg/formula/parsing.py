@@ -49,7 +49,7 @@ from ..errors import FormulaSyntaxError, SymbolError
 from ..algebra.expr import Expr, Shape
 from .elaboration import elaborate
 from .lexer import Token, caret, syntax_error, tokenize
-from .syntax import MAX_NESTING, nesting_depth, nesting_room
+from .syntax import nesting_depth, nesting_room
 
 __all__ = ["Context", "Token", "parse", "parse_chain", "parse_declaration", "parse_equation", "split_chain", "tokenize"]
 
