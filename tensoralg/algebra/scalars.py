@@ -14,7 +14,7 @@ tr(Id) on a space of known size n (a number in a declaration such as ``P: 3 x 3`
 on a named space it stays the cycle of the empty word, the size of that space. The
 Frobenius norm is ‖E‖_F² = tr(EᵀE), so it needs no rule of its own.
 
->>> from tensoralg.algebra.symbols import declared_symbol
+>>> from tensoralg.algebra.symbols import Letter, declared_symbol
 >>> X, Y, Z = (Letter(declared_symbol(n, "p", "p"), False) for n in "XYZ")
 >>> canonical_cycle((Y, Z, X), "p") == canonical_cycle((X, Y, Z), "p")
 True
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-from .symbols import Letter, Symbol
+from .symbols import Symbol
 
 #: The space of scalars: a 1 × 1 expression.
 SCALAR = "1"
