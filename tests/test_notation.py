@@ -415,3 +415,20 @@ SCALAR_SHAPES = st.sampled_from([(("1", "1"),), (("p", "1"),), (("1", "p"),), ((
 def test_numeric_sizes_print_then_parse_back(expr, printer):
     context = Context.build([f"{x.name}: {x.rows} x {x.cols}" for x in symbols_in(expr)])
     assert parse(printer(expr), context, shape=expr.shape) == expr
+
+
+def test_rank_statements_are_steps_of_a_derivation():
+    report = check_derivation(
+        "rank(W_U W_OV^{0,0} W_E) <= d_head\nW_U W_OV^{0,0} W_E\n= (W_U W_O^{0,0})(W_V^{0,0} W_E)\n"
+        "rank(W_OV^{0,0} + W_OV^{0,1}) <= d_head\nrank(P) <= 7",
+        declarations=["P: d_model x d_model"],
+    )
+    assert [(s.lines, s.verdict.status) for s in report.steps] == [
+        ((1, 1), "PROVED"), ((2, 3), "PROVED"), ((4, 4), "REFUTED"), ((5, 5), "UNDECIDED")]
+    assert report.exit_code == 3 and "1 undecided" in report.describe()
+
+
+def test_derivation_full_difference():
+    text = "A^{0,0}\n= " + " + ".join(f"A^{{0,{h}}}" for h in range(16))
+    short, full = check_derivation(text), check_derivation(text, full=True)
+    assert "and 3 more term(s)" in short.describe() and "more term" not in full.describe()

@@ -53,12 +53,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     heads = formula_heads(args)
     options = dict(declarations=args.declarations, heads=heads, seed=args.seed, trials=args.trials,
-                   expand=not args.no_expand)
+                   expand=not args.no_expand, full=args.full)
     if args.file is not None:
         report = check_file(args.file, **options)
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=2) if args.json else report.describe())
         return report.exit_code
-    verdict = check_formula(args.formula, full=args.full, **options)
+    verdict = check_formula(args.formula, **options)
     if args.json:
         print(json.dumps(verdict.to_json(), ensure_ascii=False, indent=2))
     elif verdict.status == "ERROR":

@@ -11,6 +11,7 @@ report names the first wrong step and its line and still checks the later ones:
     A = B = C                         several expressions on one line
     <blank line>                      starts a new, independent chain
     T = …                             a first name that is no symbol names the quantity
+    rank(W_U W_OV^{0,0} W_E) <= d_head  a rank statement is a step of its own
     \begin{align} T &= … \\ &= … \end{align}    LaTeX rows (& and \\ are layout; $$, \[ \] too)
 
 An expression that does not parse makes the steps on either side of it ERROR;
@@ -41,7 +42,11 @@ from ..algebra.architecture import Architecture
 from ..errors import ArchitectureError, TensoralgError
 from ..algebra.expr import Expr
 from ..formula.parsing import Context, parse, split_chain
+from .statements import check_rank, is_rank_statement
 from .verification import SUMMARY_WIDTH, Verdict, verify_identity
+
+#: The column marking a rank statement line (rank(E) <= k), checked as a step of its own.
+RANK = -1
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,8 @@ class DerivationReport:
         return max((s.verdict.exit_code for s in self.steps), default=0)
 
     def describe(self) -> str:
-        counts = {st: sum(s.verdict.status == st for s in self.steps) for st in ("PROVED", "HOLDS", "REFUTED", "ERROR")}
+        statuses = ("PROVED", "HOLDS", "REFUTED", "UNDECIDED", "ERROR")
+        counts = {st: sum(s.verdict.status == st for s in self.steps) for st in statuses}
         summary = ", ".join(f"{n} {st.lower()}" for st, n in counts.items() if n)
         wrong = self.first_wrong
         head = f"{self.source}: {len(self.steps)} step(s): {summary}"
@@ -105,7 +111,9 @@ class DerivationReport:
             where = f"line {s.lines[0]} → {s.lines[1]}" if s.lines[0] != s.lines[1] else f"line {s.lines[0]}"
             of = f" [{s.quantity}]" if s.quantity else ""
             head = f"step {s.index}{of}, {where}: {v.status} ({v.method})"
-            if len(s.left) + len(s.right) <= SUMMARY_WIDTH:
+            if not s.right:
+                lines.append(f"{head} {s.left}")
+            elif len(s.left) + len(s.right) <= SUMMARY_WIDTH:
                 lines.append(f"{head} {s.left} = {s.right}")
             else:  # long sides go on their own lines, out of the summary
                 lines += [head, f"    {s.left}", f"  = {s.right}"]
@@ -168,6 +176,9 @@ def _chains(text: str) -> tuple[list[str], tuple[int, ...] | None, list[list[tup
         if stripped.startswith("heads"):
             heads = _heads(stripped[5:].lstrip(" :="), number)
             continue
+        if is_rank_statement(body):  # rank(E) <= k stands alone: its own step, between chains
+            chains += [[(number, RANK, body)], []]
+            continue
         try:
             pieces = split_chain(body)
         except TensoralgError:
@@ -221,14 +232,22 @@ def check_derivation(
     seed: int = 0,
     trials: int = 3,
     expand: bool = True,
+    full: bool = False,
     source: str = "<derivation>",
 ) -> DerivationReport:
-    """Check every step of a derivation (see the module docstring); raises TensoralgError if there is no step."""
+    """Check every step of a derivation (see the module docstring); raises TensoralgError if there is no step.
+
+    ``full`` prints every term of a refuted step's difference (as ``check --full``).
+    """
     start = time.perf_counter()
     file_declarations, file_heads, chains = _chains(text)
     context = Context.build(list(declarations) + file_declarations, file_heads if file_heads is not None else heads)
     steps: list[Step] = []
     for chain in chains:
+        if chain[0][1] == RANK:
+            (line, _, body), = chain
+            steps.append(Step(len(steps) + 1, (line, line), body.strip(), "", check_rank(body, context, seed=seed)))
+            continue
         quantity = _quantity(chain, context)
         if quantity is not None:
             chain = chain[1:]
@@ -245,7 +264,7 @@ def check_derivation(
                 message = "; ".join(p.error for p in (left, right) if p.error)
                 verdict = Verdict("ERROR", "symbolic", f"{left.text} = {right.text}", message)
             else:
-                verdict = verify_identity(left.expr, right.expr, seed=seed, trials=trials, expand=expand)
+                verdict = verify_identity(left.expr, right.expr, seed=seed, trials=trials, expand=expand, full=full)
             steps.append(Step(index, (left.line, right.line), left.text, right.text, verdict, quantity))
     if not steps:
         raise TensoralgError(f"{source}: no expression to check (write e0 = e1, or one expression per line)")
