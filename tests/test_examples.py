@@ -23,3 +23,16 @@ def test_common_mistakes_are_each_refuted_at_their_line():
     ]
     assert all(s.verdict.counterexample is not None for s in report.steps if s.verdict.status == "REFUTED")
     assert report.exit_code == 1
+
+
+def test_every_head_count_in_the_latex_of_the_notes():
+    report = check_file(EXAMPLES / "every_head_count.tex")
+    assert [(s.lines, s.quantity, s.verdict.status) for s in report.steps] == [
+        ((4, 5), "T", "PROVED"),
+        ((5, 6), "T", "PROVED"),
+        ((11, 12), "S", "PROVED"),
+        ((19, 19), None, "PROVED"),
+        ((20, 20), None, "PROVED"),
+        ((23, 23), None, "REFUTED"),
+    ]
+    assert "for every number of heads" in report.steps[2].verdict.detail

@@ -10,6 +10,7 @@ report names the first wrong step and its line and still checks the later ones:
     = Id ⊗ W_U W_E                    … a leading = is optional (aligned style)
     A = B = C                         several expressions on one line
     <blank line>                      starts a new, independent chain
+    + …                               a line that starts with + or - continues the last expression
     T = …                             a first name that is no symbol names the quantity
     rank(W_U W_OV^{0,0} W_E) <= d_head  a rank statement is a step of its own
     \begin{align} T &= … \\ &= … \end{align}    LaTeX rows (& and \\ are layout; $$, \[ \] too)
@@ -184,6 +185,10 @@ def _chains(text: str) -> tuple[list[str], tuple[int, ...] | None, list[list[tup
         except TensoralgError:
             pieces = [(0, body)]
         if not pieces[0][1].strip() and len(pieces) > 1:  # a leading "=" continues the chain
+            pieces = pieces[1:]
+        elif stripped[0] in "+-−" and chains[-1]:  # a leading + or - continues the last expression
+            line, col, previous = chains[-1][-1]
+            chains[-1][-1] = (line, col, f"{previous} {pieces[0][1].strip()}")
             pieces = pieces[1:]
         chains[-1].extend((number, col, piece) for col, piece in pieces)
     return declarations, heads, [c for c in chains if c]
