@@ -62,7 +62,7 @@ class _Style:
 
     def __init__(
         self,
-        symbol: Callable[[Symbol], str],
+        symbol: Callable[[Symbol, frozenset], str],
         transpose: Callable[[str, bool], str],
         inverse: Callable[[str, bool, bool], str],
         fraction: Callable[[Fraction], str],
@@ -77,6 +77,13 @@ class _Style:
         self.identity, self.tensor, self.dot, self.compose, self.paren = identity, tensor, dot, compose, paren
         self.trace = trace
         self.explicit_identity = False
+        self.bound: frozenset = frozenset()  # variables bound by an enclosing Σ
+
+    def binding(self, variables) -> "_Style":
+        """This style inside a Σ that binds ``variables``."""
+        twin = copy.copy(self)
+        twin.bound = self.bound | frozenset(variables)
+        return twin
 
     def with_explicit_identity(self) -> "_Style":
         """This style, but Id printed with its space (Id_{p}) where context cannot tell it."""
@@ -90,11 +97,11 @@ class _Style:
         return f"{self.paren[0]}{text}{self.paren[1]}"
 
 
-def _indices(symbol: Symbol, latex: bool = False) -> str:
-    """``1,0``; a head given by an index variable prints as the variable alone (A^{h}): the sum
-    that binds it names its layer."""
+def _indices(symbol: Symbol, latex: bool = False, bound: frozenset = frozenset()) -> str:
+    """``1,0``; a head given by a variable that an enclosing Σ binds prints as the variable alone
+    (A^{h}): the sum names its layer. A free variable keeps its layer (A^{1,h})."""
     indices = symbol.indices
-    if len(indices) == 2 and is_variable(indices[1]) and not is_variable(indices[0]):
+    if len(indices) == 2 and indices[1] in bound and not is_variable(indices[0]):
         indices = indices[1:]
     names = [index_name(i) if is_variable(i) else str(i) for i in indices]
     if latex:
@@ -102,14 +109,14 @@ def _indices(symbol: Symbol, latex: bool = False) -> str:
     return ",".join(names)
 
 
-def _unicode_symbol(symbol: Symbol) -> str:
-    return symbol.name + (f"^{{{_indices(symbol)}}}" if symbol.indices else "")
+def _unicode_symbol(symbol: Symbol, bound: frozenset = frozenset()) -> str:
+    return symbol.name + (f"^{{{_indices(symbol, False, bound)}}}" if symbol.indices else "")
 
 
-def _latex_symbol(symbol: Symbol) -> str:
+def _latex_symbol(symbol: Symbol, bound: frozenset = frozenset()) -> str:
     head, _, rest = symbol.name.partition("_")
     base = f"{head}_{{{rest}}}" if rest else head
-    return base + (f"^{{{_indices(symbol, True)}}}" if symbol.indices else "")
+    return base + (f"^{{{_indices(symbol, True, bound)}}}" if symbol.indices else "")
 
 
 def _binders(bindings: Any, latex: bool) -> str:
@@ -174,7 +181,7 @@ def _render(expr: Expr, style: _Style) -> str:
     e: Any = expr
     kind = _kind(expr)
     if kind == "Atom":
-        return style.symbol(e.symbol)
+        return style.symbol(e.symbol, style.bound)
     if kind == "Identity":
         return f"{style.identity}_{{{e.space}}}" if style.explicit_identity else style.identity
     if kind == "Zero":
@@ -212,7 +219,10 @@ def _render(expr: Expr, style: _Style) -> str:
     if kind == "IndexedSum":
         latex = style.trace == LATEX.trace
         sigma = "\\sum" if latex else "Σ"
-        return f"{sigma}_{{{_binders(e.bindings, latex)}}} {sub(e.expr, _TENSOR)}"
+        inner_style = style.binding(v for v, _ in e.bindings)
+        body = _render(e.expr, inner_style)
+        body = style.wrap(body) if _strength(e.expr) < _TENSOR else body
+        return f"{sigma}_{{{_binders(e.bindings, latex)}}} {body}"
     raise TypeError(f"not an expression node: {expr!r}")
 
 

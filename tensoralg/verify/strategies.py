@@ -210,7 +210,8 @@ def small_models(draw: st.DrawFn, max_layers: int = 3, max_heads: int = 3, posit
 @st.composite
 def head_sum_formulas(draw: st.DrawFn, max_layers: int = 3) -> str:
     """A formula of products and sums over the heads of layers of unknown size (CLAIMS C27),
-    such as ``(Id⊗W_U)(Id + Σ_{h∈H2} A^h⊗W_OV^h)(Σ_{g∈H1} A^g⊗W_OV^g W_E)``, with concrete heads mixed in.
+    such as ``(Id⊗W_U)(Id + Σ_{h∈H2} A^h⊗W_OV^h)(Σ_{g∈H1} A^g⊗W_OV^g W_E)``, with concrete heads
+    and free head indices (A^{0,f}) mixed in.
 
     >>> from hypothesis import find
     >>> "Σ" in find(head_sum_formulas(), lambda text: "Σ" in text)
@@ -220,8 +221,10 @@ def head_sum_formulas(draw: st.DrawFn, max_layers: int = 3) -> str:
     for _ in range(draw(st.integers(1, 3))):
         layer = draw(st.integers(1, max_layers))
         var = draw(st.sampled_from(["h", "g", "h1", "hq"]))
-        kind = draw(st.sampled_from(["sum", "sum-plus-id", "concrete", "union"]))
-        if kind == "concrete":
+        kind = draw(st.sampled_from(["sum", "sum-plus-id", "concrete", "union", "free"]))
+        if kind == "free":  # a head index no sum binds: one head f of that layer, whichever it is
+            factors.append(f"(A^{{{layer - 1},f}}⊗W_OV^{{{layer - 1},f}})")
+        elif kind == "concrete":
             head = draw(st.integers(0, 2))
             factors.append(f"(A^{{{layer - 1},{head}}}⊗W_OV^{{{layer - 1},{head}}})")
         else:
