@@ -89,6 +89,8 @@ STATEMENTS = [
     ("rank-vector", "rank(x yᵀ) <= 1", "PROVED"),
     ("rank-vector-wrong", "rank(x yᵀ + y xᵀ) <= 1", "REFUTED"),
     ("rank-undecided", "rank(P) <= 7", "UNDECIDED"),
+    ("rank-sum-over-heads", "rank(Σ_{h∈H1} W_OV^h) <= d_model", "PROVED"),
+    ("rank-sum-over-heads-wrong", "rank(Σ_{h∈H1} W_OV^h) <= d_head", "REFUTED"),
 ]
 
 

@@ -85,7 +85,16 @@ def _unique(bounds) -> list[Poly]:
 
 
 def rank_bounds(expr: Expr) -> list[Poly]:
-    """Every bound the rules give for rank(expr) (see the module docstring)."""
+    """Every bound the rules give for rank(expr) (see the module docstring), and the number of
+    rows and of columns of the whole (a sum over heads of unknown number has only those)."""
+    rows: Poly = {(): 1}
+    cols: Poly = {(): 1}
+    for r, c in expr.shape:
+        rows, cols = _mul(rows, _space(r)), _mul(cols, _space(c))
+    return _unique([*_form_bounds(expr), rows, cols])
+
+
+def _form_bounds(expr: Expr) -> list[Poly]:
     match expr:
         case Atom(symbol=symbol):
             return _unique([_space(symbol.rows), _space(symbol.cols)])

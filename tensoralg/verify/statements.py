@@ -174,9 +174,26 @@ def verify_rank(expr: Expr, k: dict, *, statement: str | None = None, seed: int 
 
 
 def _exact_rank_above(expr: Expr, k: dict, seed: int):
-    """Sizes, rank, bound and seed of an instance whose exact rank exceeds k, or None."""
-    if expr.normal_form.variables:
-        raise TensoralgError("rank statements need concrete heads: give --heads for sums over heads")
+    """Sizes, rank, bound and seed of an instance whose exact rank exceeds k, or None.
+
+    A sum over heads of unknown number is tried with 1, 2 and 3 heads in each layer it uses
+    (the head counts are reported with the sizes)."""
+    nf = expr.normal_form
+    if not nf.variables:
+        return _concrete_rank_above(expr, k, seed)
+    spread, named = layers_needed(nf.terms)
+    layers = max([*spread, *named], default=-1) + 1
+    free = _free_heads(nf.terms)
+    for n in (1, 2, 3):
+        heads = tuple(max(n, named.get(l, 0)) for l in range(layers))
+        found = _concrete_rank_above(canonical_tree(instantiate_heads(nf, heads, free)), k, seed)
+        if found is not None:
+            dims, rank, bound, used = found
+            return {**{f"|H{l + 1}|": h for l, h in enumerate(heads)}, **dims}, rank, bound, used
+    return None
+
+
+def _concrete_rank_above(expr: Expr, k: dict, seed: int):
     spaces = sorted(s for s in spaces_in(expr) if space_size(s) is None)
     in_k = {space for m in k for space in m}
     symbols = symbols_in(expr)
