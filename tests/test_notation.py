@@ -49,6 +49,11 @@ STATEMENTS = [
     ("square-of-sum", "(Σ_{h∈H1} A^h)^2 == Σ_{h∈H1} A^h A^h", "REFUTED"),
     ("sum-is-not-one-head", "Σ_{h∈H1} A^h == A^{0,0}", "REFUTED"),
     ("free-head", "W_OV^h == W_O^h W_V^h", "PROVED"),
+    ("product-over-layers", "(Id⊗W_U) Π_{l=2..1}(Id + Σ_{h∈H_l} A^h⊗W_OV^h) (Id⊗W_E) == " + C11_RHS, "PROVED"),
+    ("product-over-layers-latex", r"(\mathrm{Id} \otimes W_U) \prod_{l=2}^{1} (\mathrm{Id} + \sum_{h \in H_l} A^h \otimes W_{OV}^h)"
+     r" (\mathrm{Id} \otimes W_E) == " + C11_RHS, "PROVED"),
+    ("product-over-layers-ascending", "(Id⊗W_U) Π_{l=1}^{2}(Id + Σ_{h∈H_l} A^h⊗W_OV^h) (Id⊗W_E) == " + C11_RHS, "REFUTED"),
+    ("product-of-copies", "Π_{l=1}^{3} M == M^3", "PROVED"),
     ("free-head-wrong", "W_QK^h == W_K^hᵀ W_Q^h", "REFUTED"),
     ("dot-between-operators", "(Id⊗W_U)·(Id + Σ_{h∈H1} A^h⊗W_OV^h)·(Id⊗W_E) == Id⊗W_U W_E + Σ_{h∈H1} A^h⊗W_U W_OV^h W_E", "PROVED"),
     ("dot-between-operators-wrong", "(Id⊗W_U)·(Id + Σ_{h∈H1} A^h⊗W_OV^h)·(Id⊗W_E) == Id⊗W_U W_E", "REFUTED"),
@@ -112,6 +117,15 @@ def test_every_head_count_refutation_names_head_counts():
 def test_sum_is_not_one_head_needs_two_heads():
     v = verdict("Σ_{h∈H1} A^h == A^{0,0}")
     assert v.counterexample.dims["|H1|"] == 2
+
+
+def test_product_up_to_the_number_of_layers():
+    c12 = "(Id⊗W_U) Π_{l=L..1}(Id + Σ_{h∈H_l} A^h⊗W_OV^h) (Id⊗W_E)"
+    assert check_formula(f"{c12} == {C11_RHS}", heads=(2, 3)).status == "PROVED"
+    assert check_formula(f"{c12} == {C11_RHS}", heads=(2, 3, 1)).status == "REFUTED"
+    assert "needs the number of layers" in check_formula(f"{c12} == {C11_RHS}").detail
+    with pytest.raises(SymbolError, match="not bound by a product"):
+        parse("Σ_{h∈H_l} A^h")
 
 
 def test_heads_keep_their_enumerated_meaning():
@@ -281,6 +295,7 @@ DEEP = [
     ("10000-unary-minus", "-" * 10000 + "M == M", "PROVED"),
     ("too-deep", "(" * (MAX_NESTING + 1) + "M" + ")" * (MAX_NESTING + 1) + " == M", "ERROR"),
     ("product-of-24-sums", "(M + N)" * 24 + " == M", "ERROR"),
+    ("product-over-a-billion-layers", "Π_{l=1}^{1000000000} M == M", "ERROR"),
 ]
 
 
@@ -289,7 +304,7 @@ def test_deep_and_huge_formulas(text, status):
     v = verdict(text)
     assert v.status == status, v.detail[:300]
     if status == "ERROR":
-        assert "levels" in v.detail or f"{MAX_TERMS:,}" in v.detail
+        assert "levels" in v.detail or f"{MAX_TERMS:,}" in v.detail or "layers is refused" in v.detail
 
 
 def test_inverse_of_a_sum_stays_refused_after_folding():
@@ -317,6 +332,7 @@ ALPHABET = [
     "M", "N", "x", "Q", "W_OV", "A", "Id", "tr(", "‖", "_F^2", "^2", "^{-2}", "^{3}", "rank(", "<=", "≤", "d_head",
     "Σ_{h∈H1}", "Σ_{h∈H2}", "sum_{g in H1 cup H2}", "^h", "^g", "(", ")", "+", "-", "·", "⊗", "ᵀ", "⁻¹", "==", "&",
     r"\\", r"\operatorname{tr}", r"\|", r"\le", " ", "2", "^{0,0}",
+    "Π_{l=1}^{2}", "Π_{l=L..1}", "H_l", "Σ_{h∈H_l}",
 ]
 
 

@@ -40,6 +40,10 @@ from ..algebra.symbols import N_CTX, STANDARD_SHAPES, Symbol, declared_symbol, s
 from .lexer import caret
 
 
+#: The most factors a product over layers Π_{l=1}^{L} writes out.
+MAX_PRODUCT_LAYERS = 64
+
+
 @dataclass(frozen=True, eq=False)
 class _Bound(syntax.Node):
     """Σ over heads of unknown number, after its variables are bound: (variable, layer) pairs."""
@@ -130,7 +134,10 @@ class _Elaborator:
                 return syntax.Dot(node.col, left, right)
             case syntax.Bilin(form=f, query=q, key=k):
                 return syntax.Bilin(node.col, *(self.matrix(go(n), n.col) for n in (f, q, k)))
+            case syntax.Prod():
+                return self.expand_prod(node, env)
             case syntax.Sigma(groups=groups, body=body):
+                groups = self.layer_groups(node, groups, env)
                 if self.heads is None:
                     return self.bind_sigma(node, groups, body, env)
                 return self.expand_sigma(node, groups, body, env)
@@ -152,6 +159,43 @@ class _Elaborator:
         if value == 0:
             return syntax.Zero(col)
         raise self.fail(ShapeError, col, f"the number {value} is not a matrix here; write {value} Id for a multiple of Id")
+
+    def expand_prod(self, node: syntax.Prod, env) -> syntax.Node:
+        """Π over layers: one factor per layer, in the written order (Π_{l=L..1} puts the last
+        layer on the left, as the residual stream composes; Π_{l=1}^{L} the first)."""
+        def layer(bound: int | str) -> int:
+            if isinstance(bound, int):
+                return bound
+            if self.heads is None:
+                raise self.fail(
+                    ArchitectureError, node.col,
+                    f"Π up to {bound} needs the number of layers: give the heads per layer (--heads 2,2)",
+                )
+            return len(self.heads)
+
+        first, last = layer(node.first), layer(node.last)
+        if abs(last - first) >= MAX_PRODUCT_LAYERS:
+            raise self.fail(ArchitectureError, node.col, f"Π over more than {MAX_PRODUCT_LAYERS} layers is refused")
+        step = 1 if last >= first else -1
+        factors = []
+        for l in range(first, last + step, step):
+            inner = {**env, f"#layer:{node.variable}": (l,)}
+            factors.append(self.matrix(self.instantiate(node.body, inner), node.body.col))
+        return factors[0] if len(factors) == 1 else syntax.Nary(node.col, "mul", tuple(factors))
+
+    def layer_groups(self, node: syntax.Sigma, groups, env):
+        """The Σ's layer sets with H_l resolved by the Π that binds l (H1 is layer index 0)."""
+        resolved = []
+        for names, layers in groups:
+            out = []
+            for layer in layers:
+                if isinstance(layer, str):
+                    if f"#layer:{layer}" not in env:
+                        raise self.fail(SymbolError, node.col, f"H_{layer}: {layer} is not bound by a product Π_{{{layer}=1}}^{{L}}")
+                    layer = env[f"#layer:{layer}"][0] - 1
+                out.append(layer)
+            resolved.append((names, tuple(out)))
+        return resolved
 
     def bind_sigma(self, node: syntax.Sigma, groups, body: syntax.Node, env) -> syntax.Node:
         """Σ without heads per layer: a formal sum over each layer's set of heads (CLAIMS C27);

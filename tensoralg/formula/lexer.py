@@ -14,13 +14,13 @@ from ..errors import FormulaSyntaxError
 
 _UNICODE = {
     "+": "+", "-": "-", "−": "-", "⊗": "TENSOR", "@": "TIMES", "*": "TIMES", "×": "TIMES",
-    "·": "DOT", "⋅": "DOT", "∙": "DOT", "∘": "CIRC", "Σ": "SIGMA", "∑": "SIGMA", "∈": "IN",
+    "·": "DOT", "⋅": "DOT", "∙": "DOT", "∘": "CIRC", "Σ": "SIGMA", "∑": "SIGMA", "Π": "PROD", "∏": "PROD", "∈": "IN",
     "∪": "UNION", "|": "UNION", "ᵀ": "POST_T", "'": "POST_T", "′": "POST_T", "⊤": "TOP",
     "(": "(", ")": ")", "[": "[", "]": "]", "{": "{", "}": "}", "^": "^", ",": ",", "/": "/",
     "_": "_", "‖": "NORM", "≤": "LE", "⩽": "LE",
 }
 _LATEX = {
-    "otimes": "TENSOR", "cdot": "DOT", "circ": "CIRC", "sum": "SIGMA", "Sigma": "SIGMA", "in": "IN",
+    "otimes": "TENSOR", "cdot": "DOT", "circ": "CIRC", "sum": "SIGMA", "Sigma": "SIGMA", "prod": "PROD", "Pi": "PROD", "in": "IN",
     "cup": "UNION", "top": "TOP", "intercal": "TOP", "times": "TIMES", "frac": "FRAC", "tfrac": "FRAC",
     "dfrac": "FRAC", "|": "NORM", "Vert": "NORM", "lVert": "NORM", "rVert": "NORM", "le": "LE", "leq": "LE",
     "leqslant": "LE",
@@ -87,6 +87,9 @@ def tokenize(text: str) -> list[Token]:
             m = _NUMBER.match(text, i)
             tokens.append(Token("NUM", m.group(), i))
             i = m.end()
+        elif text.startswith("..", i):  # a range, as in Π_{l=L..1}
+            tokens += [Token("DOT", ".", i), Token("DOT", ".", i + 1)]
+            i += 2
         elif ch == "." and not _NUMBER.match(text, i + 1):
             tokens.append(Token("DOT", ".", i))
             i += 1
@@ -106,8 +109,8 @@ def tokenize(text: str) -> list[Token]:
 
 def _lex_name(text: str, j: int, head: str, start: int, tokens: list[Token]) -> int:
     """A name (``head`` ends at j) with subscripts: W_OV, W_{OV}, n_{ctx} → "W_OV", "n_ctx"; sum_ starts Σ."""
-    if head == "sum" and text[j : j + 1] in ("_", "["):
-        tokens.append(Token("SIGMA", head, start))
+    if head in ("sum", "prod") and text[j : j + 1] in ("_", "["):
+        tokens.append(Token("SIGMA" if head == "sum" else "PROD", head, start))
         return j
     name = head
     while text[j : j + 1] == "_":

@@ -93,6 +93,17 @@ class Sigma(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class Prod(Node):
+    """Π_{l=1}^{L} body (l ascending, left to right) or Π_{l=L..1} body (descending): ``first``
+    and ``last`` are layer numbers (1-based, H1 is layer index 0) or a name for the number of layers."""
+
+    variable: str
+    first: int | str
+    last: int | str
+    body: Node
+
+
+@dataclass(frozen=True, eq=False)
 class Power(Node):
     x: Node
     exponent: int  # M^2, M^{3}; M^{-2} = (M⁻¹)²
@@ -103,7 +114,7 @@ class Trace(Node):
     x: Node
 
 
-_STARTS = {"NUM", "NAME", "(", "{", "SIGMA", "FRAC", "NORM"}
+_STARTS = {"NUM", "NAME", "(", "{", "SIGMA", "PROD", "FRAC", "NORM"}
 
 #: The deepest nesting of brackets, Σ and calls a formula may have (people write a few levels;
 #: machine-made formulas of hundreds of levels are fine).
@@ -136,7 +147,7 @@ def nesting_depth(tokens: list[Token]) -> int:
     """The deepest bracket nesting of a token list (the parser's recursion depth is about this)."""
     deepest = level = 0
     for tok in tokens:
-        if tok.kind in ("(", "{", "[", "SIGMA", "FRAC", "NORM"):
+        if tok.kind in ("(", "{", "[", "SIGMA", "PROD", "FRAC", "NORM"):
             level += 1
             deepest = max(deepest, level)
         elif tok.kind in (")", "}", "]"):
@@ -234,7 +245,8 @@ class Parser:
         first, negative = self.tok, False
         while self.tok.kind in ("-", "+"):  # a run of signs is read in a loop, not by recursion
             negative ^= self.next().kind == "-"
-        inner = self.sigma() if self.tok.kind == "SIGMA" else self.action()
+        kind = self.tok.kind
+        inner = self.sigma() if kind == "SIGMA" else self.product_over_layers() if kind == "PROD" else self.action()
         if not negative:
             return inner
         if isinstance(inner, Num):
@@ -535,11 +547,52 @@ class Parser:
         self.depth -= 1
         return Sigma(sig.col, tuple(groups), body)
 
-    def layer_set(self) -> tuple[int, ...]:
+    def product_over_layers(self) -> Node:
+        """Π_{l=1}^{L} X_l, \\prod_{l=1}^{3} X_l, Π_{l=L..1} X_l: one factor X_l per layer, in the
+        written order; the body is one factor, e.g. (Id + Σ_{h∈H_l} A^h⊗W_OV^h)."""
+        pi = self.next()
+        self.enter(pi)
+        if self.tok.kind != "_":
+            raise self.fail("_{l=1}^{L} or _{l=L..1} after Π")
+        self.next()
+        self.expect("{", "'{' after Π_")
+        variable = self.expect("NAME", "a layer variable such as l").text.replace("_", "")
+        self.expect("EQ", "'=' after the layer variable")
+        first = self.bound()
+        if self.tok.kind == "DOT":
+            self.next()
+            self.expect("DOT", "'..' between the first and the last layer (l=L..1)")
+            last = self.bound()
+            self.expect("}", "'}' closing the range of Π")
+        else:
+            self.expect("}", "'}' closing the start of Π, then ^{L}")
+            self.expect("^", "^{L} (the last layer) after Π_{l=1}")
+            braced = self.tok.kind == "{"
+            if braced:
+                self.next()
+            last = self.bound()
+            if braced:
+                self.expect("}", "'}' closing the last layer of Π")
+        body = self.postfix()
+        self.depth -= 1
+        return Prod(pi.col, variable, first, last, body)
+
+    def bound(self) -> int | str:
+        tok = self.next()
+        if tok.kind == "NUM" and tok.text.isdigit() and int(tok.text) >= 1:
+            return int(tok.text)
+        if tok.kind == "NAME":
+            return tok.text
+        raise self.fail("a layer number (1, 2, …) or L", tok)
+
+    def layer_set(self) -> tuple[int | str, ...]:
         tok = self.expect("NAME", "a layer's heads such as H1")
         m = re.fullmatch(r"H_?(\d+)", tok.text)
         if tok.text == "H":
             return (-1,)
+        variable = re.fullmatch(r"H_?([a-z][a-z0-9]*)", tok.text)
+        if variable:  # H_l: the layer a Π binds
+            return (variable.group(1),)
         if not m:
             raise self.fail("a layer's heads such as H1 (H1 is layer index 0)", tok)
         number = int(m.group(1))
