@@ -55,7 +55,7 @@ BAD = [
     ("bad-let", ["check", "M == M", "--let", "M d_model"], "NAME: ROWS x COLS"),
     ("negative-seed", ["check", "M == M", "--seed", "-1"], "--seed: expected a non-negative integer"),
     ("bad-heads", ["check", "M == M", "--heads", "two"], "heads per layer are comma-separated integers"),
-    ("no-heads", ["check", "Σ_{h∈H1} A^h == A^{0,0}"], "heads per layer"),
+    ("no-heads", ["check", "Σ_{h∈H} A^h == A^{0,0}"], "heads per layer"),
     ("formula-and-file", ["check", "M == M", "--file", "x.txt"], "either a formula or --file"),
     ("nothing", ["check"], "either a formula or --file"),
     ("missing-file", ["check", "--file", "/nonexistent/derivation.txt"], "cannot read"),

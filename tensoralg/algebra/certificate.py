@@ -38,7 +38,7 @@ from .definitions import expand_definitions
 from .expr import canonical_tree, format_shape, Atom, Expr, Identity, Inverse, Product, Scaled, Tensor, Transpose
 from .normal_form import NormalForm, collect_like_terms
 from .printing import to_unicode
-from .scalars import canonical_word
+from .scalar_commutation import canonical_word
 from .symbols import Letter
 
 Word = tuple[Letter, ...]

@@ -7,7 +7,14 @@
     tensoralg check "A^{1,0} A^{0,0} 𝟙 == 𝟙"            (A^{l,h} are patterns by default)
     tensoralg check "P (P X) == P X" --let "P: d x d" --let "X: d x k" --assume "P P = P"
 
-Exit codes: 0 proved or holds, 1 refuted, 2 bad input, 3 not decided (under assumptions).
+    tensoralg check "rank(W_U W_OV^{0,0} W_E) <= d_head"
+    tensoralg check "tr(M N P) == tr(P M N)" --let "M, N, P: d_model x d_model"
+
+Without --heads, Σ_{h∈H1} ranges over a layer's heads whatever their number: PROVED then
+holds for every head count, REFUTED names the head counts of its counterexample.
+
+Exit codes: 0 proved or holds, 1 refuted, 2 bad input (parse or shape error), 3 not decided
+(a rank bound neither proved nor refuted, or completion under assumptions past its cap).
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"completion cap: rules kept beyond one per input relation (default {Caps().rules})")
     parser.add_argument("--lean", metavar="PATH",
                         help="write a PROVED identity with its certificate as a Lean 4 / mathlib theorem to PATH")
+    parser.add_argument("--full", action="store_true", help="print every term of a refuted identity's difference left − right")
     parser.add_argument("--json", action="store_true", help="print the verdict (or the derivation report) as JSON")
     parser.set_defaults(handler=run)
 
@@ -64,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     heads = formula_heads(args)
     options = dict(declarations=args.declarations, heads=heads, seed=args.seed, trials=args.trials,
-                   expand=not args.no_expand)
+                   expand=not args.no_expand, full=args.full)
     defaults = not args.no_default_assumptions
     if args.file is not None:
         report = check_file(args.file, assume=args.assume, defaults=defaults, **options)

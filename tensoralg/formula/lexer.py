@@ -14,18 +14,22 @@ from ..errors import FormulaSyntaxError
 
 _UNICODE = {
     "+": "+", "-": "-", "−": "-", "⊗": "TENSOR", "@": "TIMES", "*": "TIMES", "×": "TIMES",
-    "·": "DOT", "⋅": "DOT", "∙": "DOT", "∘": "CIRC", "Σ": "SIGMA", "∑": "SIGMA", "∈": "IN",
+    "·": "DOT", "⋅": "DOT", "∙": "DOT", "∘": "CIRC", "Σ": "SIGMA", "∑": "SIGMA", "Π": "PROD", "∏": "PROD", "∈": "IN",
     "∪": "UNION", "|": "UNION", "ᵀ": "POST_T", "'": "POST_T", "′": "POST_T", "⊤": "TOP",
     "(": "(", ")": ")", "[": "[", "]": "]", "{": "{", "}": "}", "^": "^", ",": ",", "/": "/",
-    "_": "_",
+    "_": "_", "‖": "NORM", "≤": "LE", "⩽": "LE",
 }
 _LATEX = {
-    "otimes": "TENSOR", "cdot": "DOT", "circ": "CIRC", "sum": "SIGMA", "Sigma": "SIGMA", "in": "IN",
+    "otimes": "TENSOR", "cdot": "DOT", "circ": "CIRC", "sum": "SIGMA", "Sigma": "SIGMA", "prod": "PROD", "Pi": "PROD", "in": "IN",
     "cup": "UNION", "top": "TOP", "intercal": "TOP", "times": "TIMES", "frac": "FRAC", "tfrac": "FRAC",
-    "dfrac": "FRAC",
+    "dfrac": "FRAC", "|": "NORM", "Vert": "NORM", "lVert": "NORM", "rVert": "NORM", "le": "LE", "leq": "LE",
+    "leqslant": "LE",
 }
 _LATEX_SPACE = {",", ";", ":", "!", " ", "quad", "qquad", "left", "right", "big", "Big", "bigg", "Bigg",
-                "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr", "Biggl", "Biggr", "displaystyle"}
+                "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr", "Biggl", "Biggr", "displaystyle",
+                "\\", "nonumber", "notag", "cr"}
+#: LaTeX environments whose \begin{…} and \end{…} are layout only (align, aligned, equation …).
+_LATEX_ENVIRONMENTS = re.compile(r"\\(begin|end)\{(align|aligned|equation|gather|gathered|split|multline)\*?\}")
 _LATEX_NAME = {"mathrm", "operatorname", "text", "mathit", "mathbf", "rm", "mathsf"}
 _LATEX_ONES = {"mathbf", "mathbb", "boldsymbol", "bm"}  # \mathbf{1}: the column of ones 𝟙
 _NAME_HEAD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
@@ -59,8 +63,14 @@ def tokenize(text: str) -> list[Token]:
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
-        if ch.isspace() or ch == "~":
+        if ch.isspace() or ch in "~&":  # & is LaTeX's alignment mark (T &= …)
             i += 1
+        elif ch in "²³":
+            tokens += [Token("^", ch, i), Token("NUM", "2" if ch == "²" else "3", i)]
+            i += 1
+        elif text.startswith("<=", i):
+            tokens.append(Token("LE", "<=", i))
+            i += 2
         elif text.startswith("(x)", i):
             tokens.append(Token("TENSOR", "(x)", i))
             i += 3
@@ -78,6 +88,9 @@ def tokenize(text: str) -> list[Token]:
             m = _NUMBER.match(text, i)
             tokens.append(Token("NUM", m.group(), i))
             i = m.end()
+        elif text.startswith("..", i):  # a range, as in Π_{l=L..1}
+            tokens += [Token("DOT", ".", i), Token("DOT", ".", i + 1)]
+            i += 2
         elif ch == "." and not _NUMBER.match(text, i + 1):
             tokens.append(Token("DOT", ".", i))
             i += 1
@@ -99,8 +112,8 @@ def tokenize(text: str) -> list[Token]:
 
 def _lex_name(text: str, j: int, head: str, start: int, tokens: list[Token]) -> int:
     """A name (``head`` ends at j) with subscripts: W_OV, W_{OV}, n_{ctx} → "W_OV", "n_ctx"; sum_ starts Σ."""
-    if head == "sum" and text[j : j + 1] in ("_", "["):
-        tokens.append(Token("SIGMA", head, start))
+    if head in ("sum", "prod") and text[j : j + 1] in ("_", "["):
+        tokens.append(Token("SIGMA" if head == "sum" else "PROD", head, start))
         return j
     name = head
     while text[j : j + 1] == "_":
@@ -130,6 +143,9 @@ def _matching_brace(text: str, open_at: int) -> int:
 
 
 def _lex_command(text: str, i: int, tokens: list[Token]) -> int:
+    environment = _LATEX_ENVIRONMENTS.match(text, i)
+    if environment is not None:
+        return environment.end()
     m = re.compile(r"\\([A-Za-z]+|.)").match(text, i)
     if m is None:
         raise syntax_error(text, i, "expected a LaTeX command after \\")

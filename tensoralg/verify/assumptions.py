@@ -41,18 +41,19 @@ from ..algebra.completion import Caps, Completion, complete, reduce
 from ..algebra.definitions import expand_definitions
 from ..algebra.evaluate import evaluate_with
 from ..algebra.exact import RATIONALS, SingularValueError, first_difference, invertible_symbols
-from ..algebra.expr import Expr, atom, format_shape, spaces_in, symbols_in
+from ..algebra.expr import Expr, IndexedSum, Trace, atom, children, format_shape, spaces_in, symbols_in
 from ..algebra.normal_form import NormalForm
 from ..algebra.printing import to_unicode
 from ..algebra.properties import PATTERN, PROPERTIES, STOCHASTIC, prove_property
 from ..algebra.relations import Poly, from_normal_form, transpose_poly
-from ..algebra.scalars import canonical_word, meets_unit
+from ..algebra.scalar_commutation import canonical_word, meets_unit
 from ..algebra.symbols import ONES, UNIT, Letter, Symbol, ones_symbol
 from ..errors import ShapeError, TensoralgError
 from ..formula.assumptions import Assumptions, parse_assumptions, property_statement
 from ..formula.parsing import Context, parse, parse_equation
 from .sampling import Search, counterexample, definitions_of, kinds_of, not_refuted, property_defect
-from .verification import Verdict, verify_identity
+from .statements import is_rank_statement, shifted_hint
+from .verification import Verdict, check_formula, verify_identity
 
 UNDECIDED = "UNDECIDED"
 
@@ -387,13 +388,44 @@ def needs_assumptions(exprs: Iterable[Expr], assumptions: Assumptions, defaults:
     return False
 
 
+def _free_algebra_only(exprs: Iterable[Expr]) -> bool:
+    """Whether a statement holds nodes the engine under assumptions does not read (traces, sums
+    over heads of unknown number): those are decided in the free algebra alone."""
+    stack = list(exprs)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (Trace, IndexedSum)):
+            return True
+        stack.extend(children(node))
+    return False
+
+
 def verify_step(lhs: Expr, rhs: Expr, assumptions: Assumptions = Assumptions(), *, defaults: bool = True,
-                seed: int = 0, trials: int = 3, expand: bool = True, caps: Caps = Caps()) -> Verdict:
-    """:func:`verify_under` when the statement needs it (:func:`needs_assumptions`), else the
-    free-algebra :func:`tensoralg.verify.verification.verify_identity`."""
-    if needs_assumptions((lhs, rhs), assumptions, defaults):
-        return verify_under(lhs, rhs, assumptions, defaults=defaults, caps=caps, seed=seed, trials=trials)
-    return verify_identity(lhs, rhs, seed=seed, trials=trials, expand=expand)
+                seed: int = 0, trials: int = 3, expand: bool = True, caps: Caps = Caps(),
+                full: bool = False) -> Verdict:
+    """The free-algebra :func:`tensoralg.verify.verification.verify_identity` first: what holds for
+    all matrices holds under any assumption, so its PROVED (and an ERROR) stands. Otherwise, when
+    the statement needs them (:func:`needs_assumptions`), :func:`verify_under` decides it modulo
+    the assumptions, with counterexamples that satisfy them.
+
+    Statements with traces or sums over heads of unknown number are decided in the free algebra
+    only; when assumptions were given explicitly, a free-algebra refutation of such a statement
+    does not respect them, so the verdict is UNDECIDED."""
+    plain = verify_identity(lhs, rhs, seed=seed, trials=trials, expand=expand, full=full)
+    if plain.status in ("PROVED", "ERROR") or not needs_assumptions((lhs, rhs), assumptions, defaults):
+        return plain
+    if _free_algebra_only((lhs, rhs)):
+        if plain.status == "REFUTED" and (assumptions.relations or assumptions.properties):
+            return replace(plain, status=UNDECIDED, counterexample=None, detail=(
+                plain.detail + "; the counterexample does not satisfy the assumptions (traces and sums over "
+                "heads of unknown number are decided in the free algebra only)"))
+        return plain
+    under = verify_under(lhs, rhs, assumptions, defaults=defaults, caps=caps, seed=seed, trials=trials)
+    if under.status in ("REFUTED", UNDECIDED) and plain.status == "REFUTED":
+        # the free algebra's difference (left − right, as written) says what differs; the
+        # verdict and its counterexample are the ones under the assumptions
+        under = replace(under, detail=f"{plain.detail.split('; ')[0]}; {under.detail}")
+    return under
 
 
 def check_assuming(
@@ -407,9 +439,14 @@ def check_assuming(
     seed: int = 0,
     trials: int = 3,
     expand: bool = True,
+    full: bool = False,
 ) -> Verdict:
-    """The verdict on a typed statement "L == R" or "pattern E" under the typed assumptions ``assume``."""
+    """The verdict on a typed statement "L == R" or "pattern E" under the typed assumptions ``assume``;
+    a rank statement "rank(E) <= k" is decided by :func:`tensoralg.verify.statements.check_rank`."""
     start = time.perf_counter()
+    if is_rank_statement(text):
+        return check_formula(text, declarations=declarations, heads=heads, seed=seed, trials=trials,
+                             expand=expand, full=full)
     try:
         context = Context.build(declarations, heads)
         prop = property_statement(text)
@@ -417,12 +454,15 @@ def check_assuming(
         symbols = set().union(*(symbols_in(e) for e in exprs))
         parsed = parse_assumptions(assume, context, symbols)
     except TensoralgError as exc:
-        return AssumedVerdict("ERROR", "symbolic", text.strip(), str(exc), seconds=time.perf_counter() - start)
+        error = AssumedVerdict("ERROR", "symbolic", text.strip(), str(exc), seconds=time.perf_counter() - start)
+        return error if assume else shifted_hint(text, error, declarations, heads, seed, trials, expand)
     if prop:
         verdict = verify_property(prop[0], exprs[0], parsed, defaults=defaults, seed=seed, trials=trials)
     else:
         verdict = verify_step(exprs[0], exprs[1], parsed, defaults=defaults, seed=seed, trials=trials,
-                              expand=expand, caps=caps)
+                              expand=expand, caps=caps, full=full)
+        if not assume:
+            verdict = shifted_hint(text, verdict, declarations, heads, seed, trials, expand)
     return replace(verdict, statement=text.strip(), seconds=time.perf_counter() - start)
 
 
