@@ -1,5 +1,5 @@
-"""Exit codes every script can rely on: 0 success, 1 refuted, 2 bad input, 3 internal error,
-4 not decided; an internal error is one line on stderr, its traceback only with --debug."""
+"""Exit codes every script can rely on: 0 success, 1 refuted, 2 bad input, 3 not decided,
+4 internal error; an internal error is one line on stderr, its traceback only with --debug."""
 
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ BUGS = [
 
 
 @pytest.mark.parametrize("target, argv", [b[1:] for b in BUGS], ids=[b[0] for b in BUGS])
-def test_internal_error_is_one_line_and_exit_3(monkeypatch, capsys, target, argv):
+def test_internal_error_is_one_line_and_exit_4(monkeypatch, capsys, target, argv):
     monkeypatch.setattr(check_cli, target, _crash)
-    assert main(argv) == INTERNAL_ERROR == 3
+    assert main(argv) == INTERNAL_ERROR == 4
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("tensoralg check: internal error: ZeroDivisionError: division by zero second line")
@@ -39,14 +39,14 @@ def test_internal_error_is_one_line_and_exit_3(monkeypatch, capsys, target, argv
 def test_debug_prints_the_traceback(monkeypatch, capsys, position):
     monkeypatch.setattr(check_cli, "check_formula", _crash)
     argv = ["check", "A == A", "--let", "A: d x d"]
-    assert main(["--debug", *argv] if position == "before" else [*argv, "--debug"]) == 3
+    assert main(["--debug", *argv] if position == "before" else [*argv, "--debug"]) == 4
     err = capsys.readouterr().err
     assert "Traceback (most recent call last)" in err and err.rstrip().endswith("(a bug in tensoralg; rerun with --debug for the traceback)")
 
 
 def test_not_decided_has_its_own_exit_code(monkeypatch, capsys):
     monkeypatch.setattr("tensoralg.verify.verification.SIZE_CAP", {1: 1})
-    assert main(["check", "M N == N M", "--let", "M, N: d x d"]) == 4
+    assert main(["check", "M N == N M", "--let", "M, N: d x d"]) == 3
     out = capsys.readouterr().out
     assert out.startswith("UNDECIDED") and "not decided" in out and "HOLDS" not in out
 
@@ -55,7 +55,7 @@ def test_a_derivation_file_reports_bad_input_before_refuted_before_not_decided(m
     monkeypatch.setattr("tensoralg.verify.verification.SIZE_CAP", {1: 1})
     path = tmp_path / "d.txt"
     path.write_text("M N\nN M\n")
-    assert main(["check", "--file", str(path), "--let", "M, N: d x d"]) == 4
+    assert main(["check", "--file", str(path), "--let", "M, N: d x d"]) == 3
     path.write_text("M N\nN M\nN M + M\n")
     assert main(["check", "--file", str(path), "--let", "M, N: d x d"]) == 1
     path.write_text("M N\nN M\nN M + M\nN +\n")

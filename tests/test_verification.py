@@ -162,10 +162,10 @@ def test_holds_with_definitions_folded():
 
 def test_past_the_size_cap_is_not_decided(monkeypatch):
     # With the size cap forced to 1, scalars commute, so AB = BA shows no difference: the
-    # verdict is UNDECIDED (exit 4), never HOLDS.
+    # verdict is UNDECIDED (exit 3), never HOLDS.
     monkeypatch.setattr("tensoralg.verify.verification.SIZE_CAP", {1: 1})
     verdict = check("A B == B A", trials=2)
-    assert verdict.status == "UNDECIDED" and not verdict.ok and verdict.exit_code == 4
+    assert verdict.status == "UNDECIDED" and not verdict.ok and verdict.exit_code == 3
     assert "not decided" in verdict.detail and "size 3" in verdict.detail and "cap 1" in verdict.detail
 
 
@@ -173,7 +173,7 @@ def test_missed_difference_is_not_decided_with_the_schwartz_zippel_bound(monkeyp
     # Every trial missing (forced here) leaves the identity open, with the bound (degree/p)^trials.
     monkeypatch.setattr("tensoralg.verify.verification._Search.fails", lambda self, dims, seeds: None)
     verdict = check("A B == B A", trials=2)
-    assert verdict.status == "UNDECIDED" and verdict.exit_code == 4
+    assert verdict.status == "UNDECIDED" and verdict.exit_code == 3
     assert verdict.error_bound == pytest.approx((2 / (2**61 - 1)) ** 2, rel=1e-9, abs=0)
     assert "degree ≤ 2" in verdict.detail and "2/p" in verdict.detail
     assert "Schwartz–Zippel" in verdict.detail and "not decided" in verdict.detail

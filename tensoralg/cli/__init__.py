@@ -4,11 +4,11 @@ Each subcommand lives in its own module of this package, which provides
 ``register(subparsers)`` (adding its parser, with ``run`` as the handler) and
 ``run(args) -> int``. Errors a user caused (:class:`TensoralgError`) become one line
 on stderr and exit code 2. Anything else is a bug: one line naming the exception and exit
-code 3 (never 1, which means REFUTED or a failed claim to scripts); the global ``--debug``
+code 4 (never 1, which means REFUTED or a failed claim to scripts); the global ``--debug``
 flag (before or after the subcommand) prints its traceback too.
 
-Exit codes: 0 success, 1 refuted / a claim failed, 2 bad input, 3 internal error,
-4 not decided (``check``: no proof and no counterexample).
+Exit codes: 0 success, 1 refuted / a claim failed, 2 bad input, 3 not decided (``check``:
+no proof and no counterexample), 4 internal error.
 
 The top layer: it may import every other subpackage; none imports it.
 """
@@ -24,11 +24,11 @@ from typing import Callable, Sequence
 from ..errors import TensoralgError
 
 #: Subcommand modules, in the order ``tensoralg --help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("prove", "check", "normal_form", "expand", "analyze")
+SUBCOMMANDS: tuple[str, ...] = ("prove", "check", "normal_form", "expand", "analyze", "convert")
 
 
 #: The exit code of an internal error (a bug, not the user's input).
-INTERNAL_ERROR = 3
+INTERNAL_ERROR = 4
 
 
 def bounded_int(low: int, high: int) -> Callable[[str], int]:
@@ -77,6 +77,14 @@ def formula_heads(args: argparse.Namespace) -> tuple[int, ...] | None:
     return None if args.heads is None else Architecture.parse(args.heads).heads
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer ≥ 1, else a one-line usage error."""
+    value = non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors and exit code 2, like every other user error."""
 
@@ -92,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Symbolic and exact verification of the mathematics of transformer circuits.",
     )
     parser.add_argument("--version", action="version", version=f"tensoralg {__version__}")
-    debug = "print the traceback of an internal error (exit code 3)"
+    debug = "print the traceback of an internal error (exit code 4)"
     parser.add_argument("--debug", action="store_true", help=debug)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in SUBCOMMANDS:
