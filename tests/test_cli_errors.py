@@ -20,7 +20,7 @@ def _crash(*args, **kwargs):
 
 #: (id, where the bug is, argv)
 BUGS = [
-    ("check", "check_formula", ["check", "A == A", "--let", "A: d x d"]),
+    ("check", "check_assuming", ["check", "A == A", "--let", "A: d x d"]),
     ("check-file", "check_file", ["check", "--file", "derivation.txt"]),
 ]
 
@@ -37,7 +37,7 @@ def test_internal_error_is_one_line_and_exit_4(monkeypatch, capsys, target, argv
 
 @pytest.mark.parametrize("position", ["before", "after"])
 def test_debug_prints_the_traceback(monkeypatch, capsys, position):
-    monkeypatch.setattr(check_cli, "check_formula", _crash)
+    monkeypatch.setattr(check_cli, "check_assuming", _crash)
     argv = ["check", "A == A", "--let", "A: d x d"]
     assert main(["--debug", *argv] if position == "before" else [*argv, "--debug"]) == 4
     err = capsys.readouterr().err
