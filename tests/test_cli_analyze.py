@@ -135,6 +135,7 @@ def degenerate(tmp_path_factory):
     models = {
         "d_head-0": no_dims,
         "no-heads": random_model(rng, heads=(0, 0), n_ctx=8),
+        "no-layers": random_model(rng, heads=(), n_ctx=8),
         "one-token": random_model(rng, heads=(1, 1), n_vocab=1, n_ctx=8),
         "ok": random_model(rng, heads=(1, 1), n_ctx=8),
     }
@@ -146,8 +147,9 @@ def degenerate(tmp_path_factory):
 
 #: (id, file, extra options, words of the one-line error); exit 2, never a table of meaningless scores
 DEGENERATE = [
-    ("d_head-0", "d_head-0", [], "d_head is 0"),
-    ("no-heads", "no-heads", [], "no attention heads"),
+    ("d_head-0", "d_head-0", [], "d_head"),
+    ("no-heads", "no-heads", [], "n_heads"),
+    ("no-layers", "no-layers", [], "no attention heads"),
     ("one-token", "one-token", [], "n_vocab is 1"),
     ("score-scale-overflows", "ok", ["--score-scale", "1e308"], "is nan (not a number)"),
 ]

@@ -64,12 +64,10 @@ def _number(x: float | None) -> float | None:
 
 
 def check_analysable(model: Model) -> None:
-    """Refuse models whose scores would be meaningless: no heads, d_head 0, fewer than two tokens."""
+    """Refuse models whose scores would be meaningless: no heads, fewer than two tokens (loading
+    already refuses empty axes such as d_head 0)."""
     if not any(model.heads):
         raise TensoralgError(f"the model has no attention heads (heads per layer {tuple(model.heads)}): nothing to analyse")
-    d_heads = sorted({layer.W_Q.shape[1] for layer in model.layers if layer.n_heads})
-    if 0 in d_heads:
-        raise TensoralgError("d_head is 0: heads with no dimensions read and write nothing, so they have no circuits to analyse")
     if model.n_vocab < 2:
         raise TensoralgError(f"n_vocab is {model.n_vocab}: copying and matching scores compare tokens, and need at least two")
 
