@@ -39,6 +39,7 @@ MODULES = {
     "circuits": ("tensoralg/models/circuits.py", ["tests/test_circuits.py"]),
     "composition": ("tensoralg/models/composition.py", ["tests/test_composition.py"]),
     "weights": ("tensoralg/models/weights.py", ["tests/test_weights.py", "tests/test_weights_biases.py"]),
+    "processing": ("tensoralg/models/processing.py", ["tests/test_processing.py"]),
 }
 SKIPPED_TYPES = {"string", "fstring", "annassign", "decorator"}
 TIMEOUT = 600  # seconds for one mutant; a mutant that loops forever counts as killed
