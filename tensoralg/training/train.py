@@ -72,8 +72,8 @@ PRESETS: dict[str, TrainConfig] = {
     "attn-only-1l": TrainConfig(
         "attn-only-1l",
         "1-layer attention-only model trained on text with planted skip-trigrams a … b → c",
-        DataConfig(n_vocab=128, n_ctx=32, seed=1, n_triples=36, shared=4, fire=0.9, p_a=0.06, p_b=0.06),
-        heads=(8,), d_model=64, d_head=16, positional=False, steps=3000, batch_size=64, lr=3e-3,
+        DataConfig(n_vocab=96, n_ctx=32, seed=1, n_triples=32, shared=2, fire=0.9, p_a=0.06, p_b=0.06),
+        heads=(8,), d_model=96, d_head=16, positional=False, steps=3000, batch_size=64, lr=3e-3,
     ),
     "attn-only-2l": TrainConfig(
         "attn-only-2l",
