@@ -23,3 +23,10 @@ def test_common_mistakes_are_each_refuted_at_their_line():
     ]
     assert all(s.verdict.counterexample is not None for s in report.steps if s.verdict.status == "REFUTED")
     assert report.exit_code == 1
+
+
+def test_under_assumptions_proves_each_step_but_the_slip():
+    report = check_file(EXAMPLES / "under_assumptions.txt")
+    assert [s.verdict.status for s in report.steps] == ["PROVED"] * 5 + ["REFUTED"]
+    assert all(s.verdict.certificate_ok for s in report.steps[:5] if s.verdict.certificate is not None)
+    assert report.exit_code == 1

@@ -20,7 +20,7 @@ from fractions import Fraction
 from typing import Any, Callable, Protocol
 
 from .normal_form import NormalForm
-from .symbols import Letter, Symbol
+from .symbols import ONES, Letter, Symbol
 
 
 class Expr(Protocol):
@@ -84,6 +84,8 @@ def _unicode_symbol(symbol: Symbol) -> str:
 
 
 def _latex_symbol(symbol: Symbol) -> str:
+    if symbol.name == ONES:
+        return "\\mathbf{1}"
     head, _, rest = symbol.name.partition("_")
     base = f"{head}_{{{rest}}}" if rest else head
     return base + (f"^{{{_indices(symbol)}}}" if symbol.indices else "")

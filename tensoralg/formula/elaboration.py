@@ -18,7 +18,7 @@ from ..errors import ArchitectureError, ShapeError, SymbolError, TensoralgError
 from ..algebra.expr import Apply, Atom, Bilinear, Expr, Identity, Inverse, Product, Scaled, Shape, Sum, Tensor, Transpose, Zero
 from .lexer import caret
 from ..algebra.printing import to_unicode
-from ..algebra.symbols import N_CTX, STANDARD_SHAPES, Symbol, declared_symbol, standard_symbol
+from ..algebra.symbols import N_CTX, STANDARD_SHAPES, UNIT, Symbol, declared_symbol, ones_symbol, standard_symbol
 
 
 class _Elaborator:
@@ -45,7 +45,7 @@ class _Elaborator:
                 return v
             case syntax.Sym():
                 return syntax.Sym(node.col, node.name, self.indices(node, env))
-            case syntax.Id() | syntax.Zero():
+            case syntax.Id() | syntax.Zero() | syntax.Ones():
                 return node
             case syntax.Unary(kind="neg", x=x):
                 inner = go(x)
@@ -165,7 +165,7 @@ class _Elaborator:
     # -- step 2: arities (number of tensor factors)
     def own_arity(self, node: syntax.Node) -> int | None:
         match node:
-            case syntax.Sym():
+            case syntax.Sym() | syntax.Ones():
                 return 1
             case syntax.Id() | syntax.Zero():
                 return None
@@ -254,6 +254,8 @@ class _Elaborator:
             case syntax.Sym():
                 symbol = self.symbol(node)
                 return [(self.var(symbol.rows), self.var(symbol.cols))]
+            case syntax.Ones(space=space):
+                return [(self.var(space), self.var(UNIT))]
             case syntax.Id(space=space):
                 if space is not None and k != 1:
                     raise self.fail(ShapeError, node.col, f"Id_{{{space}}} is one factor, but {k} tensor factors are needed here")
@@ -354,7 +356,7 @@ class _Elaborator:
             if s is None:
                 raise self.fail(
                     ShapeError, node.col,
-                    f"cannot infer the space of {what}: give it as Id_{{d_model}} (or Id[d_model]), or name a shape on the other side",
+                    f"cannot infer the space of {what}: give it as {what}_{{d_model}} (or {what}[d_model]), or name a shape on the other side",
                 )
         return spaces
 
@@ -362,6 +364,11 @@ class _Elaborator:
         match node:
             case syntax.Sym():
                 return Atom(self.symbol(node))
+            case syntax.Ones():
+                space = self.spaces(node, "𝟙")[0]
+                if space == UNIT:
+                    raise self.fail(ShapeError, node.col, "𝟙 is a column of ones: it needs a space of vectors, not 1")
+                return Atom(ones_symbol(space))
             case syntax.Id():
                 spaces = self.spaces(node, "Id")
                 return Identity(spaces[0]) if len(spaces) == 1 else Tensor(tuple(Identity(s) for s in spaces))

@@ -27,6 +27,7 @@ _LATEX = {
 _LATEX_SPACE = {",", ";", ":", "!", " ", "quad", "qquad", "left", "right", "big", "Big", "bigg", "Bigg",
                 "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr", "Biggl", "Biggr", "displaystyle"}
 _LATEX_NAME = {"mathrm", "operatorname", "text", "mathit", "mathbf", "rm", "mathsf"}
+_LATEX_ONES = {"mathbf", "mathbb", "boldsymbol", "bm"}  # \mathbf{1}: the column of ones 𝟙
 _NAME_HEAD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _NAME_TAIL = re.compile(r"[A-Za-z0-9]+")
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
@@ -80,6 +81,8 @@ def tokenize(text: str) -> list[Token]:
         elif ch == "." and not _NUMBER.match(text, i + 1):
             tokens.append(Token("DOT", ".", i))
             i += 1
+        elif ch == "𝟙":  # the column of ones, a NAME like Id (𝟙_{d_model} names its space)
+            i = _lex_name(text, i + 1, ch, i, tokens)
         elif ch.isascii() and ch.isalpha():
             head = _NAME_HEAD.match(text, i)
             i = _lex_name(text, head.end(), head.group(), i, tokens)
@@ -131,6 +134,8 @@ def _lex_command(text: str, i: int, tokens: list[Token]) -> int:
     if m is None:
         raise syntax_error(text, i, "expected a LaTeX command after \\")
     command, j = m.group(1), m.end()
+    if command in _LATEX_ONES and text[j : j + 1] == "{" and text[j + 1 : _matching_brace(text, j)].strip() == "1":
+        return _lex_name(text, _matching_brace(text, j) + 1, "𝟙", i, tokens)
     if command in _LATEX_NAME:
         if text[j : j + 1] != "{":
             raise syntax_error(text, j, f"expected {{ after \\{command}")

@@ -73,7 +73,7 @@ class Context:
 
 _DECLARATION = re.compile(
     r"^\s*(?P<names>[A-Za-z][A-Za-z0-9_]*(\s*,\s*[A-Za-z][A-Za-z0-9_]*)*)\s*:\s*"
-    r"(?P<rows>[A-Za-z_][A-Za-z0-9_]*)\s*(?:x|×|\*|\\times)\s*(?P<cols>[A-Za-z_][A-Za-z0-9_]*)\s*$"
+    r"(?P<rows>[A-Za-z_][A-Za-z0-9_]*|1)\s*(?:x|×|\*|\\times)\s*(?P<cols>[A-Za-z_][A-Za-z0-9_]*|1)\s*$"
 )
 
 

@@ -39,6 +39,13 @@ class Id(Node):
     space: str | None
 
 
+@dataclass(frozen=True, eq=False)
+class Ones(Node):
+    """𝟙, the column of ones; its space is inferred like Id's unless written (𝟙_{d_model})."""
+
+    space: str | None
+
+
 # The parser never builds Zero or Scale: elaboration does, when it folds numbers (0, 2 A).
 @dataclass(frozen=True, eq=False)
 class Zero(Node):
@@ -295,6 +302,13 @@ class Parser:
             if name == "apply":
                 return Dot(tok.col, args[0], args[1])
             return Bilin(tok.col, *args)
+        if name == "𝟙" or name.startswith("𝟙_"):
+            space = name[2:] or None
+            if self.tok.kind == "[":
+                self.next()
+                space = self.expect("NAME", "a space name such as n_ctx").text
+                self.expect("]", "']'")
+            return Ones(tok.col, space)
         if name == "Id" or name.startswith("Id_"):
             space = name[3:] or None
             if self.tok.kind == "[":

@@ -6,6 +6,7 @@ report names the first wrong step and its line and still checks the later ones:
     # comments start with #
     let M: d_model x d_model          declarations, as --let
     heads 2,2                         heads per layer, as --heads
+    assume P P = P                    an assumption for every step, as --assume
     (Id ⊗ W_U)(Id ⊗ W_E)              one expression per line …
     = Id ⊗ W_U W_E                    … a leading = is optional (aligned style)
     A = B = C                         several expressions on one line
@@ -35,9 +36,11 @@ from typing import Any, Sequence
 
 from ..algebra.architecture import Architecture
 from ..errors import ArchitectureError, TensoralgError
-from ..algebra.expr import Expr
+from ..algebra.expr import Expr, symbols_in
 from ..formula.parsing import Context, parse, split_chain
-from .verification import Verdict, verify_identity
+from ..formula.assumptions import parse_assumptions
+from .assumptions import verify_step
+from .verification import Verdict
 
 
 @dataclass(frozen=True)
@@ -85,10 +88,13 @@ class DerivationReport:
 
     @property
     def exit_code(self) -> int:
-        return max((s.verdict.exit_code for s in self.steps), default=0)
+        """2 if a step is bad input, else 1 if one is refuted, else 3 if one is not decided, else 0."""
+        codes = {s.verdict.exit_code for s in self.steps}
+        return next((c for c in (2, 1, 3) if c in codes), 0)
 
     def describe(self) -> str:
-        counts = {st: sum(s.verdict.status == st for s in self.steps) for st in ("PROVED", "HOLDS", "REFUTED", "ERROR")}
+        counts = {st: sum(s.verdict.status == st for s in self.steps)
+                  for st in ("PROVED", "HOLDS", "REFUTED", "UNDECIDED", "ERROR")}
         summary = ", ".join(f"{n} {st.lower()}" for st, n in counts.items() if n)
         wrong = self.first_wrong
         head = f"{self.source}: {len(self.steps)} step(s): {summary}"
@@ -123,9 +129,10 @@ def _heads(text: str, line: int) -> tuple[int, ...]:
         raise ArchitectureError(f"line {line}: heads must read like 'heads 2,2': {exc}") from exc
 
 
-def _chains(text: str) -> tuple[list[str], tuple[int, ...] | None, list[list[tuple[int, int, str]]]]:
-    """Declarations, heads and the chains of (line, column, text) pieces."""
+def _chains(text: str) -> tuple[list[str], tuple[int, ...] | None, list[list[tuple[int, int, str]]], list[str]]:
+    """Declarations, heads, the chains of (line, column, text) pieces, and the ``assume`` lines."""
     declarations: list[str] = []
+    assumed: list[str] = []
     heads = None
     chains: list[list[tuple[int, int, str]]] = [[]]
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -140,6 +147,9 @@ def _chains(text: str) -> tuple[list[str], tuple[int, ...] | None, list[list[tup
         if stripped.startswith("let "):
             declarations.append(stripped[4:])
             continue
+        if stripped.startswith("assume "):
+            assumed.append(stripped[7:])
+            continue
         if stripped.startswith("heads"):
             heads = _heads(stripped[5:].lstrip(" :="), number)
             continue
@@ -150,7 +160,7 @@ def _chains(text: str) -> tuple[list[str], tuple[int, ...] | None, list[list[tup
         if not pieces[0][1].strip() and len(pieces) > 1:  # a leading "=" continues the chain
             pieces = pieces[1:]
         chains[-1].extend((number, col, piece) for col, piece in pieces)
-    return declarations, heads, [c for c in chains if c]
+    return declarations, heads, [c for c in chains if c], assumed
 
 
 def _parse_pieces(chain: list[tuple[int, int, str]], context: Context) -> list[Piece]:
@@ -177,6 +187,16 @@ def _parse_pieces(chain: list[tuple[int, int, str]], context: Context) -> list[P
     return parsed
 
 
+def _verify_step(left: Expr, right: Expr, assumed: Sequence[str], context: Context, defaults: bool,
+                 seed: int, trials: int, expand: bool) -> Verdict:
+    """One step, under the file's assumptions (schemas instantiated for the step's symbols)."""
+    try:
+        parsed = parse_assumptions(assumed, context, symbols_in(left) | symbols_in(right))
+    except TensoralgError as exc:
+        return Verdict("ERROR", "symbolic", f"{left} = {right}", str(exc))
+    return verify_step(left, right, parsed, defaults=defaults, seed=seed, trials=trials, expand=expand)
+
+
 def check_derivation(
     text: str,
     *,
@@ -186,10 +206,13 @@ def check_derivation(
     trials: int = 3,
     expand: bool = True,
     source: str = "<derivation>",
+    assume: Sequence[str] = (),
+    defaults: bool = True,
 ) -> DerivationReport:
     """Check every step of a derivation (see the module docstring); raises TensoralgError if there is no step."""
     start = time.perf_counter()
-    file_declarations, file_heads, chains = _chains(text)
+    file_declarations, file_heads, chains, file_assumed = _chains(text)
+    assumed = tuple(assume) + tuple(file_assumed)
     context = Context.build(list(declarations) + file_declarations, file_heads if file_heads is not None else heads)
     steps: list[Step] = []
     for chain in chains:
@@ -206,7 +229,7 @@ def check_derivation(
                 message = "; ".join(p.error for p in (left, right) if p.error)
                 verdict = Verdict("ERROR", "symbolic", f"{left.text} = {right.text}", message)
             else:
-                verdict = verify_identity(left.expr, right.expr, seed=seed, trials=trials, expand=expand)
+                verdict = _verify_step(left.expr, right.expr, assumed, context, defaults, seed, trials, expand)
             steps.append(Step(index, (left.line, right.line), left.text, right.text, verdict))
     if not steps:
         raise TensoralgError(f"{source}: no expression to check (write e0 = e1, or one expression per line)")

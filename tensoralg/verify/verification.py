@@ -9,7 +9,10 @@
   counterexample: if the difference has a term whose words have k letters, it is
   not an identity once every space has size n ≥ k + 1 (follow k + 1 distinct basis
   vectors along the word; the monomial of that path comes from that word alone;
-  without transposes Amitsur–Levitzki already gives n > k/2). The search evaluates
+  without transposes Amitsur–Levitzki already gives n > k/2). With inverses the
+  bound comes from the Magnus expansion X = Id + N, X⁻¹ = Σ (−N)^j: a nonzero
+  monomial of degree m gives sizes m + 1 (:mod:`tensoralg.algebra.size_bounds`);
+  when none is found up to its degree cap, a HOLDS says no bound is proven. The search evaluates
   over GF(2⁶¹ − 1) with all spaces of size n = 1, 2, … and stops at the first
   difference; then it shrinks the sizes space by space and reports an instance
   over ℚ with small integer entries: dims, seed, entry and both values.
@@ -35,7 +38,6 @@ parses a formula typed by a person.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
@@ -58,6 +60,7 @@ from ..algebra.exact import (
 from ..algebra.expr import Atom, Expr, canonical_tree, format_shape, spaces_in, symbols_in
 from ..algebra.normal_form import NormalForm
 from ..algebra.printing import to_unicode
+from ..algebra.size_bounds import size_bound
 
 STATUSES = ("PROVED", "REFUTED", "HOLDS", "ERROR")
 
@@ -336,7 +339,8 @@ def _evaluate(
     )
     seeds = range(seed, seed + trials)
     # The size bound is about the polynomial the search evaluates: the unfolded difference.
-    need = _min_degree(exp_diff) + 1
+    sizes = size_bound(exp_diff)
+    need = sizes.size if sizes.proven else _min_degree(exp_diff) + 1
     top = max(1, min(SIZE_CAP.get(len(exp_l.shape), 4), need))
     for n in range(1, top + 1):
         dims = {space: n for space in search.spaces}
@@ -354,7 +358,10 @@ def _evaluate(
     p = float(PRIME_FIELD.modulus)
     per_trial = min(1.0, (degree / p) / (1 - guard / p))
     why = (
-        f"a difference must show by size {need}, above the cap {top}"
+        f"with inverses no size bound is proven for this difference ({sizes.method}), so agreement at sizes "
+        f"1…{top} does not rule out a larger counterexample"
+        if not sizes.proven
+        else f"a difference must show by size {need}, above the cap {top}"
         if need > top
         else "the difference vanishes on every instance (a relation outside the free algebra)"
     )
