@@ -86,3 +86,12 @@ def test_unknown_model_name_is_one_line(capsys):
     assert "not a shipped model (shipped: attn-only-1l, attn-only-2l)" in err and err.count("\n") == 1
     with pytest.raises(WeightsError, match="no such file"):
         resolve("nothing-here.safetensors")
+
+
+def test_convert_takes_a_shipped_name(tmp_path, capsys):
+    out = tmp_path / "tl.safetensors"
+    assert main(["convert", "attn-only-2l", str(out), "--to", "transformer-lens"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    from tensoralg.models.weights import load_weights
+
+    np.testing.assert_allclose(load_weights(out).W_E, resolve("attn-only-2l").load().W_E)
