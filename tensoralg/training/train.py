@@ -34,7 +34,7 @@ from .data import DataConfig, Grammar
 from .evaluation import evaluate
 
 
-class TrainingError(TensoralgError, ValueError):
+class TrainingError(TensoralgError):
     """Training cannot run: torch missing, unknown preset, unwritable output."""
 
 
