@@ -123,15 +123,18 @@ def analyze(args: argparse.Namespace) -> dict:
 
 
 def _ov_top(heads, vocabulary, count: int = 3) -> list[list[str]]:
-    """Per head, the ``count`` (source → output) pairs its centred OV circuit raises most, as token strings."""
-    ov = ov_circuits(heads).dense()
-    ov = ov - ov.mean(axis=-2, keepdims=True)
-    n = ov.shape[-1]
+    """Per head, the ``count`` (source → output) pairs its centred OV circuit raises most, as token strings
+    (one n_vocab × n_vocab circuit at a time)."""
+    circuits = ov_circuits(heads)
     name = (lambda t: str(t)) if vocabulary is None else (lambda t: vocabulary[t])
     out = []
-    for circuit in ov:
-        flat = [i for i in np.argsort(-circuit.ravel(), kind="stable")[:count] if circuit.flat[i] > 0]
-        out.append([f"{name(int(i % n))} → {name(int(i // n))}" for i in flat])
+    for h in range(len(heads.labels)):
+        dense = circuits[h].dense()
+        n = dense.shape[1]
+        circuit = (dense - dense.mean(axis=0, keepdims=True)).ravel()
+        top = np.argpartition(-circuit, min(count, circuit.size) - 1)[:count]
+        top = sorted((k for k in top if circuit[k] > 0), key=lambda k: (-circuit[k], k))
+        out.append([f"{name(int(k % n))} → {name(int(k // n))}" for k in top])
     return out
 
 
