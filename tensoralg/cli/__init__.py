@@ -24,7 +24,9 @@ from typing import Callable, Sequence
 from ..errors import TensoralgError
 
 #: Subcommand modules, in the order ``tensoralg --help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("prove", "check", "normal_form", "expand", "analyze", "convert")
+SUBCOMMANDS: tuple[str, ...] = (
+    "prove", "check", "normal_form", "expand", "analyze", "convert", "models", "skip_trigrams", "importance", "train",
+)
 
 
 #: The exit code of an internal error (a bug, not the user's input).
