@@ -352,3 +352,30 @@ def test_the_size_caps_are_as_documented(monkeypatch, factors, cap):
     lhs, rhs = (Tensor((w,) * factors) if factors > 1 else w for w in (word, reversed_word))
     verdict = verify_identity(lhs, rhs)
     assert verdict.status == "UNDECIDED" and f"above the search's cap {cap} " in verdict.detail
+
+
+def test_verdicts_time_themselves():
+    for verdict in (check_formula("A B ==", declarations=SQUARES), check_formula("A B == B A", declarations=SQUARES),
+                    verify_numeric("0 = 0", lambda r: (np.zeros(2), np.zeros(2)))):
+        assert 0.0 <= verdict.seconds < 60.0, verdict.status
+
+
+def test_the_counterexample_names_the_first_seed_that_shows_it_and_how_to_rebuild_it():
+    A, B = (Atom(declared_symbol(n, "d", "d")) for n in "AB")
+    verdict = verify_identity(A @ B, B @ A, seed=0)
+    assert verdict.statement == "A B = B A"
+    cx = verdict.counterexample
+    assert cx.seed == 0 and cx.field == "Q"
+    assert cx.note == "instance: tensoralg.algebra.exact.random_instance([A, B], dims, seed=0, field=field_named('Q'))"
+
+
+def test_numeric_tolerance_is_relative_to_the_values_not_to_one():
+    tiny = verify_numeric("1e-12 = 2e-12", lambda r: (np.array([1e-12]), np.array([2e-12])), trials=1)
+    assert tiny.status == "REFUTED"
+
+
+@pytest.mark.parametrize("width, one_line", [(100, True), (101, False)])
+def test_statements_up_to_100_characters_stay_on_the_first_line(width, one_line):
+    statement = "x" * (width - 4) + " = y"
+    lines = Verdict("PROVED", "symbolic", statement, "d").describe().splitlines()
+    assert (lines[0].endswith(statement)) == one_line
