@@ -193,6 +193,12 @@ def test_matrix_text_lists_rows():
     assert matrix_text(PRIME_FIELD.matrix(1, 2, [P61 - 1, 5]), PRIME_FIELD) == ((str(P61 - 1), "5"),)
 
 
+def test_rational_instances_use_every_entry_from_minus_3_to_3():
+    X = declared_symbol("X", "p", "p")
+    entries = {int(x.p) for seed in range(5) for x in random_instance([X], {"p": 4}, seed, RATIONALS)[X].entries()}
+    assert entries == set(range(-3, 4))
+
+
 def test_identity_needs_a_size():
     with pytest.raises(TensoralgError, match="no size"):
         evaluate_exact(Identity("p"), {}, {}, RATIONALS)

@@ -71,11 +71,6 @@ class Field:
     modulus: int | None
     entry_bound: int = 3
 
-    @property
-    def size(self) -> float:
-        """The number of values one random entry takes (p, or 2b + 1 over ℚ)."""
-        return float(self.modulus) if self.modulus else float(2 * self.entry_bound + 1)
-
     def matrix(self, rows: int, cols: int, entries: Iterable[Any] | None = None) -> Matrix:
         if self.modulus is None:
             return flint.fmpq_mat(rows, cols) if entries is None else flint.fmpq_mat(rows, cols, list(entries))
