@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: module → (file, the fast tests that belong to it)
 MODULES = {
-    "normal_form": ("tensoralg/algebra/normal_form.py", ["tests/test_algebra.py"]),
-    "exact": ("tensoralg/algebra/exact.py", ["tests/test_exact.py", "tests/test_soundness.py"]),
+    "normal_form": ("tensoralg/algebra/normal_form.py", ["tests/test_algebra.py", "tests/test_notation.py"]),
+    "exact": ("tensoralg/algebra/exact.py", ["tests/test_exact.py", "tests/test_soundness.py", "tests/test_verification.py"]),
     "verification": ("tensoralg/verify/verification.py",
                      ["tests/test_verification.py", "tests/test_soundness.py", "tests/test_cli_errors.py"]),
     "expansion": ("tensoralg/paths/expansion.py", ["tests/test_expansion.py"]),
