@@ -218,3 +218,9 @@ def test_messages_name_the_shape_and_the_first_tokens():
         wide.diagonal()
     with pytest.raises(ShapeError, match=r"got \[-1, 0, 1, 2, 3, 4, 5, 6\]$"):
         top_k_scores(_circuit(np.eye(4)), tokens=list(range(-1, 11)))
+
+
+def test_a_model_without_heads_stacks_empty_weights():
+    heads = head_weights(random_model(np.random.default_rng(0), heads=(), d_model=6))
+    assert heads.labels == ()
+    assert (heads.W_Q.shape, heads.W_K.shape, heads.W_V.shape, heads.W_O.shape) == ((0, 0, 6),) * 3 + ((0, 6, 0),)
