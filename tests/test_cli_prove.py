@@ -41,7 +41,7 @@ def test_json_output_is_the_run(capsys):
     data = json.loads(out)
     assert code == 0 and data["seed"] == 3 and data["passed"]
     (claim,) = data["claims"]
-    assert claim["id"] == "C16" and claim["negatives_refuted"] == "1/1"
+    assert claim["id"] == "C16" and claim["negatives_refuted"] == "2/2"
     control = claim["negative_controls"][0]["verdict"]
     assert control["status"] == "REFUTED" and control["counterexample"]["entry"] == [1, 0]
 
