@@ -191,3 +191,13 @@ def test_a_head_that_writes_nothing_composes_with_score_zero_not_nan():
     for mode in MODES:
         values = scores.mode(mode)
         assert np.all(np.isfinite(values)) and values[0, 2] == 0.0 and values[1, 2] > 0.0
+
+
+def test_defaults_seed_0_and_100_baseline_samples_and_frozen_results():
+    import dataclasses
+
+    heads = head_weights(induction_model(n_vocab=4, n_ctx=6))
+    default, seeded = composition_scores(heads), composition_scores(heads, np.random.default_rng(0))
+    assert default.baseline == seeded.baseline and default.baseline["K"].samples == 100
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        default.baseline["K"].mean = 0.0

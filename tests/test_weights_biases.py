@@ -28,3 +28,12 @@ def test_biases_convert_without_transposition():
     back = to_tensoralg(theirs)
     for key in BIASES:
         assert np.array_equal(back[key], ours[key]), key
+
+
+def test_layer_norm_epsilon_defaults_to_1e_5():
+    from tensoralg.models.weights import model_from_arrays
+
+    model = random_model(np.random.default_rng(0), heads=(1,), layer_norm=True, layer_norm_weights=True)
+    arrays = model_arrays(model)
+    arrays.pop("config.ln_eps", None)
+    assert model_from_arrays(arrays).ln_eps == 1e-5
