@@ -312,3 +312,10 @@ def test_symbol_validation():
         standard_symbol("A", -1, 0)
     with pytest.raises(SymbolError, match="must start with a letter"):
         declared_symbol("1M", "d", "d")
+
+
+def test_a_two_factor_action_is_counted_as_operator_terms_times_state_terms():
+    # 1,100 state terms: 1,100 output terms, far below the limit (1,100² would be above it).
+    A, W = sym("A", "p", "p"), sym("W", "q", "q")
+    X = Sum(tuple(sym(f"X{i}", "p", "q") for i in range(1100)))
+    assert len(Apply(Tensor((A, W)), X).normal_form) == 1100
