@@ -1,0 +1,77 @@
+"""MathML printing: well-formed markup, the same reading as the Unicode printer, everything escaped."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+from hypothesis import given
+
+from tensoralg.algebra.expr import Identity, Inverse, Scaled, Tensor, atom
+from tensoralg.algebra.mathml import MathMLPrinter, to_mathml
+from tensoralg.algebra.printing import to_unicode
+from tensoralg.algebra.symbols import Symbol, standard_symbol as s
+from tensoralg.verify.strategies import expressions
+
+NS = "{http://www.w3.org/1998/Math/MathML}"
+
+
+def _text(markup: str) -> str:
+    """The characters a reader sees, in order (invisible times dropped)."""
+    return "".join(ET.fromstring(markup).itertext()).replace("\u2062", "")
+
+
+def _unicode_reading(expr) -> str:
+    """The Unicode spelling with what MathML shows differently normalised: indices, ᵀ, ⁻¹, minus."""
+    text = to_unicode(expr).replace("^{", "").replace("}", "").replace("_", "").replace(" ", "")
+    return text.replace("ᵀ", "⊤").replace("⁻¹", "−1").replace("⁻⊤", "−⊤").replace("-", "−").replace("/", "")
+
+
+@given(expressions(("d_model", "d_model"), ("n_ctx", "n_ctx")))
+def test_mathml_is_well_formed_and_reads_like_unicode(expr):
+    markup = to_mathml(expr)
+    root = ET.fromstring(markup)
+    assert root.tag == f"{NS}math" and root.get("display") == "block"
+    shown = _text(markup).replace("(", "").replace(")", "").replace(" ", "").replace("_", "")
+    expected = _unicode_reading(expr).replace("(", "").replace(")", "")
+    assert shown == expected.replace("⁻ᵀ", "−⊤")
+
+
+def test_indices_and_transposes_are_scripts():
+    markup = to_mathml(Tensor((atom(s("A", 1, 0)), atom(s("W_OV", 1, 0)).T)), display="inline")
+    root = ET.fromstring(markup)
+    assert root.get("display") is None
+    msubsup = root.find(f".//{NS}msubsup")
+    assert [e.text for e in msubsup if e.text] == ["W", "OV"]
+    assert [e.text for e in msubsup.iter(f"{NS}mn")] == ["1", "0"]
+    assert any(e.text == "⊤" for e in root.iter(f"{NS}mo"))
+
+
+def test_fractions_and_inverses():
+    e = Scaled("-3/2", Inverse(atom(s("W_OV", 0, 0))))
+    root = ET.fromstring(to_mathml(e))
+    frac = root.find(f".//{NS}mfrac")
+    assert [x.text for x in frac] == ["3", "2"]
+    assert _text(to_mathml(e)).startswith("−")
+    assert "−1" in _text(to_mathml(e))
+    assert _text(to_mathml(Identity("n_ctx"))) == "Id"
+
+
+def test_names_are_escaped():
+    weird = Symbol("W_<b>&", (), "d_model", "d_model")
+    markup = MathMLPrinter().doprint(atom(weird))
+    assert "<b>" not in markup and "&lt;b&gt;&amp;" in markup
+
+
+@pytest.mark.parametrize("display", ["wide", ""])
+def test_unknown_display_is_refused(display):
+    with pytest.raises(ValueError, match="display"):
+        to_mathml(atom(s("W_E")), display=display)
+
+
+def test_jupyter_display_of_expressions():
+    e = Tensor((atom(s("A", 1, 0)), atom(s("W_OV", 1, 0))))
+    assert e._repr_latex_() == "$\\displaystyle A^{1,0} \\otimes W_{OV}^{1,0}$"
+    assert repr(e) == "<Tensor A^{1,0} ⊗ W_OV^{1,0} : n_ctx × n_ctx ⊗ d_model × d_model>"
+    long = sum((atom(s("W_OV", 0, h)) for h in range(1, 12)), atom(s("W_OV", 0, 0)))
+    assert len(repr(long)) < 120 and "…" in repr(long)
