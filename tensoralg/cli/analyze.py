@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 import numpy as np
 
-from ..models.circuits import copying_scores, head_weights, label, ov_circuits, qk_circuits, qk_frame
+from ..models.circuits import copying_scores, eigenvalue_scores, head_weights, label, ov_circuits, qk_circuits, qk_frame
 from ..models.composition import composition_scores
 from ..models.induction import behavioural_scores, induction_evidence, previous_token_evidence
 from ..models.weights import load_weights
@@ -34,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random tokens and the composition baseline (default 0)")
     parser.add_argument("--score-scale", type=float, default=None, metavar="S", help="override s in softmax*(s·S) (default: the file's, else 1/√d_head)")
     parser.add_argument("--layer-norm", action="store_true", default=None, help="apply parameter-free LayerNorm in forward passes")
+    parser.add_argument("--plots", metavar="DIR", help="also draw the figures (PNG and SVG) into DIR (needs tensoralg[plot])")
     parser.set_defaults(handler=run)
 
 
@@ -41,12 +43,19 @@ def _number(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), 6)
 
 
+def _eigenvalues(values: np.ndarray) -> list[list[float]]:
+    """[[re, im], …] of one head's OV eigenvalues, largest |λ| first."""
+    ordered = values[np.argsort(-np.abs(values), kind="stable")]
+    return [[round(float(v.real), 6), round(float(v.imag), 6)] for v in ordered]
+
+
 def analyze(args: argparse.Namespace) -> dict:
     """The report as a JSON-ready dictionary."""
     model = load_weights(args.weights, score_scale=args.score_scale, layer_norm=args.layer_norm)
     heads = head_weights(model)
     frame = qk_frame(heads)
-    copying = copying_scores(ov_circuits(heads))
+    ov_eigenvalues = ov_circuits(heads).eigenvalues()
+    copying = eigenvalue_scores(ov_eigenvalues)
     matching = copying_scores(qk_circuits(heads, frame))
     composition = composition_scores(heads, np.random.default_rng(args.seed))
     previous = previous_token_evidence(heads) if model.W_pos is not None else None
@@ -75,6 +84,7 @@ def analyze(args: argparse.Namespace) -> dict:
             },
             "prefix_matching": None if behaviour is None else _number(behaviour.prefix_matching[i]),
             "behavioural_copying": None if behaviour is None else _number(behaviour.copying[i]),
+            "eigenvalues": _eigenvalues(ov_eigenvalues[i]),
         })
     return {
         "model": {"layers": len(model.layers), "heads": list(model.heads), "d_model": model.d_model,
@@ -88,6 +98,8 @@ def analyze(args: argparse.Namespace) -> dict:
             "baseline": {m: {"mean": _number(b.mean), "std": _number(b.std), "rms": _number(b.rms), "samples": b.samples}
                          for m, b in composition.baseline.items()},
             "top": [{k: _number(v) if isinstance(v, float) else v for k, v in row.items()} for row in composition.top(args.top)],
+            "matrices": {"heads": [label(h) for h in heads.labels], "pairs": composition.pairs.tolist(),
+                         **{m: np.round(composition.mode(m), 6).tolist() for m in ("Q", "K", "V")}},
         },
         "behaviour": None if behaviour is None else {"seq_len": behaviour.seq_len, "sequences": behaviour.sequences, "seed": args.seed},
     }
@@ -136,4 +148,10 @@ def _text(report: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     report = analyze(args)
     print(json.dumps(report, indent=2) if args.json else _text(report))
+    if args.plots:
+        from .. import plots
+
+        model = load_weights(args.weights, score_scale=args.score_scale, layer_norm=args.layer_norm)
+        for path in plots.save(plots.figures(report, model, seed=args.seed), args.plots):
+            print(f"wrote {path}", file=sys.stderr)
     return 0
