@@ -53,6 +53,7 @@ import numpy as np
 from ..algebra.architecture import Architecture
 from ..errors import ArchitectureError
 from ..algebra.expr import Atom, Bilinear, Expr, Identity, Product, Sum, Tensor, Transpose
+from ..algebra.printing import to_latex
 from ..models.model import ForwardPass, Model, forward
 from ..algebra.symbols import D_MODEL, N_CTX, Symbol, declared_symbol, standard_symbol
 from .term_counts import MLP, POSITION, TOKEN, order_pairs, sources
@@ -190,6 +191,10 @@ class PathTerm(Path):
         """positional_factor ⊗ residual_chain; acting on t (tokens) or Id (position, MLP) it gives logits."""
         return Tensor((self.positional_factor(), self.residual_chain()))
 
+    def _repr_latex_(self) -> str:
+        """Jupyter: the term typeset, with its family."""
+        return f"$\\displaystyle {to_latex(self.expr)} \\quad \\text{{({self.family})}}$"
+
 
 @dataclass(frozen=True, slots=True)
 class ScoreTerm:
@@ -244,6 +249,10 @@ class ScoreTerm:
     @property
     def expr(self) -> Expr:
         return Tensor((self.query.positional_factor(), self.key.positional_factor(), self.residual_chain()))
+
+    def _repr_latex_(self) -> str:
+        """Jupyter: the term typeset, with its family."""
+        return f"$\\displaystyle {to_latex(self.expr)} \\quad \\text{{({self.family})}}$"
 
 
 # --- lazy generation -------------------------------------------------------------------

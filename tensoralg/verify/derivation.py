@@ -104,6 +104,12 @@ class DerivationReport:
                 lines.append("  counterexample: " + v.counterexample.describe().replace("\n", "\n  "))
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:
+        """Jupyter: a table of the steps, each typeset with its verdict, the first wrong one marked."""
+        from .cards import derivation_html
+
+        return derivation_html(self)
+
     def to_json(self) -> dict[str, Any]:
         wrong = self.first_wrong
         return {

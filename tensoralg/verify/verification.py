@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field as dataclass_field, replace
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -126,6 +126,8 @@ class Verdict:
     counterexample: Counterexample | None = None
     error_bound: float | None = None
     seconds: float = 0.0
+    #: The two sides as expressions, when the verdict is on an identity (for typeset display).
+    sides: tuple[Expr, Expr] | None = dataclass_field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -161,6 +163,17 @@ class Verdict:
             for name, rows in self.counterexample.values:
                 lines.append(f"    {name} = [" + "; ".join(" ".join(r) for r in rows) + "]")
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """A card for Jupyter: the statement typeset, the verdict, the detail and the counterexample."""
+        from .cards import verdict_html
+
+        return verdict_html(self)
+
+    def _repr_markdown_(self) -> str:
+        from .cards import verdict_markdown
+
+        return verdict_markdown(self)
 
 
 def _error(statement: str, exc: Exception, start: float, method: str = "symbolic") -> Verdict:
@@ -286,6 +299,11 @@ def verify_identity(lhs: Expr, rhs: Expr, *, seed: int = 0, trials: int = 3, exp
     >>> verify_identity(atom(s("W_OV", 0)), atom(s("W_O", 0)) @ atom(s("W_V", 0)), expand=False).status
     'HOLDS'
     """
+    return replace(_verify_identity(lhs, rhs, seed=seed, trials=trials, expand=expand), sides=(lhs, rhs))
+
+
+def _verify_identity(lhs: Expr, rhs: Expr, *, seed: int = 0, trials: int = 3, expand: bool = True) -> Verdict:
+    """The verdict of :func:`verify_identity`, without the sides attached."""
     start = time.perf_counter()
     statement = _statement(lhs, rhs)
     try:
