@@ -62,13 +62,17 @@ def _axes(ax: "Axes | None", size: tuple[float, float] = (4.0, 4.0)) -> "Axes":
     return ax if ax is not None else _figure(figsize=size, layout="constrained").add_subplot()
 
 
-def literal(text: str) -> str:
-    """Text that matplotlib draws as it is: ``$`` escaped, so mathtext never parses a token string.
+def literal(text: str, width: int | None = None) -> str:
+    """Text that matplotlib draws as it is: ``$`` escaped, so mathtext never parses a token string;
+    shortened to ``width`` characters with "…" when given.
 
-    >>> literal("cost $5")
-    'cost \\\\$5'
+    >>> literal("cost $5"), literal("a very long token", 6)
+    ('cost \\\\$5', 'a ver…')
     """
-    return str(text).replace("$", r"\$")
+    text = str(text)
+    if width is not None and len(text) > width:
+        text = text[: width - 1] + "…"
+    return text.replace("$", r"\$")
 
 
 def eigenvalues(values: np.ndarray, *, ax: "Axes | None" = None, title: str | None = None) -> "Axes":
@@ -191,7 +195,7 @@ def attention(pattern: np.ndarray, tokens: Sequence[str], *, ax: "Axes | None" =
         raise TensoralgError(f"an attention pattern over {n} tokens must be {n} × {n}; got {pattern.shape}")
     ax = _axes(ax, (1.5 + 0.25 * n, 1.2 + 0.25 * n))
     ax.imshow(pattern, cmap="Blues", vmin=0, vmax=1)
-    names = [literal(t) for t in tokens]
+    names = [literal(t, 12) for t in tokens]
     ax.set_xticks(range(n), names, rotation=90, fontsize=6)
     ax.set_yticks(range(n), names, fontsize=6)
     ax.set_xlabel("source (key)")
@@ -318,7 +322,7 @@ def to_svg(figure: "Figure", salt: str = "") -> str:
     with rc_context({"svg.hashsalt": salt or None, "svg.fonttype": "path"}):
         figure.savefig(buffer, format="svg")
     text = buffer.getvalue()
-    text = text[text.index("<svg"):]
+    text = re.sub(r"<metadata>.*?</metadata>", "", text[text.index("<svg"):], flags=re.S)  # a date, licence URIs
     prefix = re.sub(r"[^A-Za-z0-9_-]", "_", salt or f"fig{id(figure):x}") + "-"
     text = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{prefix}{m.group(1)}"', text)
     return re.sub(r'(href="#|url\(#)([^")]+)', lambda m: f"{m.group(1)}{prefix}{m.group(2)}", text)

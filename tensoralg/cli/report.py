@@ -1,0 +1,98 @@
+"""``tensoralg report MODEL -o report.html``: one self-contained HTML page about a model.
+
+The page holds the model card (the weights' shape and, when a card ``MODEL.json`` sits beside
+the weights, its fields and vocabulary), the path-expansion formula of the architecture in
+MathML, the head table of ``analyze`` with the top composition pairs, the figures as inline
+SVG (OV eigenvalues, copying vs same matching, composition heatmaps, attention on a repeated
+sequence with token strings) and, given ``--importance FILE``, the term-importance table and
+its bar chart. No script, no network: it opens in any browser, offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..display.report import ImportanceRows, model_report
+from ..errors import TensoralgError
+from ..models.weights import load_weights
+from . import analyze, non_negative_int
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("report", help="a self-contained HTML page of a model: card, heads, figures, formula",
+                                   description=__doc__.split("\n\n")[1])
+    parser.add_argument("weights", metavar="MODEL", help=".npz or .safetensors weights (a card MODEL.json beside it is read)")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the page to FILE (default: standard output)")
+    parser.add_argument("--importance", type=Path, metavar="FILE",
+                        help="term-importance JSON: {term: value} or {\"terms\": [{\"label\", …numbers or \"delta\": {…}}]}")
+    parser.add_argument("--heads", metavar="L1H0,…", help="heads whose attention patterns to draw (default: induction heads)")
+    parser.add_argument("--no-figures", action="store_true", help="leave out the figures (no matplotlib needed)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random tokens and the baseline (default 0)")
+    parser.add_argument("--top", type=non_negative_int, default=10, metavar="K", help="composition pairs to list (default 10)")
+    parser.set_defaults(handler=run)
+
+
+def read_card(weights: Path) -> dict[str, Any] | None:
+    """The model card ``weights.json`` beside the weights file (a JSON object), or None."""
+    path = weights.with_suffix(".json")
+    if not path.is_file():
+        return None
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TensoralgError(f"cannot read the model card {path}: {exc}") from None
+    vocabulary = card.get("vocabulary", []) if isinstance(card, dict) else None
+    if not isinstance(vocabulary, list) or not all(isinstance(t, str) for t in vocabulary):
+        raise TensoralgError(f"the model card {path} must be a JSON object whose vocabulary is a list of strings")
+    return card
+
+
+def read_importance(path: Path) -> ImportanceRows:
+    """Rows (term, {column: value}) from ``{term: value}`` or ``{"terms": [{"label": …, "delta": {…}}]}``."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TensoralgError(f"cannot read the importance table {path}: {exc}") from None
+    number = (int, float)
+    if isinstance(data, dict) and "terms" not in data and all(isinstance(v, number) for v in data.values()):
+        return [(str(k), {"importance": float(v)}) for k, v in data.items()]
+    terms = data.get("terms") if isinstance(data, dict) else None
+    rows = []
+    for k, item in enumerate(terms if isinstance(terms, list) else [None]):
+        label = item.get("label", item.get("term")) if isinstance(item, dict) else None
+        values = item.get("delta", item) if isinstance(item, dict) else None
+        numbers = {str(c): float(v) for c, v in values.items() if isinstance(v, number) and not isinstance(v, bool)} \
+            if isinstance(values, dict) else {}
+        if not isinstance(label, str) or not numbers:
+            raise TensoralgError(f"{path}: term {k} must be an object with a \"label\" and numbers (or \"delta\": {{…}})")
+        rows.append((label, numbers))
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    weights = Path(args.weights)
+    card = read_card(weights)
+    vocabulary = None if card is None or "vocabulary" not in card else list(card["vocabulary"])
+    importance = read_importance(args.importance) if args.importance is not None else None
+    options = argparse.Namespace(weights=args.weights, score_scale=None, layer_norm=None, seed=args.seed, top=args.top,
+                                 seq_len=None, sequences=4, no_behaviour=False)
+    analysis = analyze.analyze(options)
+    model = load_weights(weights)
+    if vocabulary is not None and len(vocabulary) != model.n_vocab:
+        raise TensoralgError(f"the model card lists {len(vocabulary)} tokens; the weights have n_vocab = {model.n_vocab}")
+    heads = None if args.heads is None else [h.strip() for h in args.heads.split(",") if h.strip()]
+    page = model_report(weights.name, analysis, model, card=card, vocabulary=vocabulary, importance=importance,
+                        figures=not args.no_figures, heads=heads, seed=args.seed)
+    if args.output is None:
+        sys.stdout.write(page)
+        return 0
+    try:
+        args.output.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise TensoralgError(f"cannot write {args.output}: {exc}") from None
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
