@@ -51,7 +51,7 @@ def test_page_is_self_contained_and_escaped(page):
     text = page.read_text(encoding="utf-8")
     assert "<script" not in text.lower()
     assert not re.findall(r'(?<!xmlns=")(?<!xmlns:xlink=")https?://', text)  # only namespace names, nothing to fetch
-    assert not re.findall(r'(?:src|href)="(?!#)', text)
+    assert not re.findall(r'(?:src|href)="(?!#|data:image/png;base64,)', text)  # images inline too
     assert "&lt;script&gt;document.body.setAttribute(&#x27;data-pwned&#x27;,&#x27;1&#x27;)&lt;/script&gt;" in text
     assert "model &lt;script&gt;alert(2)&lt;/script&gt;" in text and "&lt;/table&gt;&amp;" in text
     assert text.count("<svg") == text.count("</svg>") >= 4  # the figures, inline
