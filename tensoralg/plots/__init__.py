@@ -187,6 +187,23 @@ def composition(
     return ax
 
 
+MODES = ("Q", "K", "V")
+
+
+def composition_figure(
+    scores: Mapping[str, np.ndarray], pairs: np.ndarray, labels: Sequence[str], baseline: Mapping[str, float]
+) -> "Figure":
+    """Three :func:`composition` panels (Q, K, V) on one colour scale: ``scores[mode]`` and ``baseline[mode]``
+    (the random baseline's mean) per mode, as :class:`tensoralg.models.composition.CompositionScores` holds them."""
+    pairs = np.asarray(pairs, dtype=bool)
+    ratios = [np.asarray(scores[m], dtype=float)[pairs] / baseline[m] for m in MODES]
+    top = max([1.0] + [float(r.max()) for r in ratios if r.size])
+    fig = _figure(figsize=(11, 3.8), layout="constrained")
+    for ax, mode in zip(fig.subplots(1, 3), MODES):
+        composition(scores[mode], pairs, labels, baseline[mode], mode=mode, vmax=top, ax=ax)
+    return fig
+
+
 def attention(pattern: np.ndarray, tokens: Sequence[str], *, ax: "Axes | None" = None, title: str | None = None) -> "Axes":
     """A pattern A (row = destination, column = source) with the token strings on both axes."""
     pattern = np.asarray(pattern, dtype=float)
@@ -299,13 +316,8 @@ def figures(
     matrices = report["composition"]["matrices"]
     pairs = np.array(matrices["pairs"], dtype=bool)
     if pairs.any():
-        fig = _figure(figsize=(11, 3.8), layout="constrained")
-        ratios = {m: np.array(matrices[m]) / report["composition"]["baseline"][m]["mean"] for m in ("Q", "K", "V")}
-        top = max(1.0, max(float(r[pairs].max()) for r in ratios.values()))
-        for ax, mode in zip(fig.subplots(1, 3), ("Q", "K", "V")):
-            composition(np.array(matrices[mode]), pairs, labels, report["composition"]["baseline"][mode]["mean"],
-                        mode=mode, vmax=top, ax=ax)
-        out["composition"] = fig
+        baseline = {m: report["composition"]["baseline"][m]["mean"] for m in MODES}
+        out["composition"] = composition_figure({m: np.array(matrices[m]) for m in MODES}, pairs, labels, baseline)
     if model is not None and rows:
         out["attention"] = attention_figure(model, heads or _chosen_heads(report), vocabulary=vocabulary, seed=seed)
     if importance_table:
