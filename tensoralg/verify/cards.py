@@ -61,7 +61,7 @@ def counterexample_html(cx: "Counterexample") -> str:
         body = "".join("<tr>" + "".join(f"<td>{escape(x)}</td>" for x in row) + "</tr>" for row in matrix)
         rows.append(f'<div>{prose.html(name)} = <table style="display:inline-table;border-left:1px solid #999;'
                     f'border-right:1px solid #999;vertical-align:middle">{body}</table></div>')
-    return f'<details open><summary>counterexample</summary>{"".join(rows)}</details>'
+    return f'<details open="open"><summary>counterexample</summary>{"".join(rows)}</details>'
 
 
 def verdict_html(verdict: "Verdict", title: str | None = None) -> str:
