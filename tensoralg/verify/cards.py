@@ -57,10 +57,13 @@ def counterexample_html(cx: "Counterexample") -> str:
     ]
     if cx.note:
         rows.append(f'<div style="color:#555">{prose.html(cx.note)}</div>')
+    values = []
     for name, matrix in cx.values:
         body = "".join("<tr>" + "".join(f"<td>{escape(x)}</td>" for x in row) + "</tr>" for row in matrix)
-        rows.append(f'<div>{prose.html(name)} = <table style="display:inline-table;border-left:1px solid #999;'
-                    f'border-right:1px solid #999;vertical-align:middle">{body}</table></div>')
+        values.append(f'<span style="margin-right:1.5em">{prose.html(name)} = <table style="display:inline-table;'
+                      f'border-left:1px solid #999;border-right:1px solid #999;vertical-align:middle">{body}</table></span>')
+    if values:
+        rows.append(f"<details><summary>the instance ({len(values)} matrices)</summary>{''.join(values)}</details>")
     return f'<details open="open"><summary>counterexample</summary>{"".join(rows)}</details>'
 
 
@@ -70,7 +73,8 @@ def verdict_html(verdict: "Verdict", title: str | None = None) -> str:
              f'style="{_CARD.format(colour=COLOURS[verdict.status])}">']
     if title:
         parts.append(f"<div><b>{prose.html(title)}</b></div>")
-    parts.append(statement_html(verdict))
+    if verdict.sides is not None or not title:  # a titled check without sides: its title is the statement
+        parts.append(statement_html(verdict))
     parts.append(f"<div>{badge(verdict.status)} <span style='color:#666'>({escape(verdict.method)}, "
                  f"{verdict.seconds:.3f} s)</span> {prose.html(verdict.detail)}</div>")
     if verdict.counterexample is not None:
@@ -125,14 +129,15 @@ def claim_html(result: "ClaimResult") -> str:
              f"<h2>{escape(c.id)} · {prose.html(c.title)} — {badge(result.verdict)}</h2>",
              f"<p>{prose.html(c.statement)}</p>"]
     for d in result.derivations:
-        parts.append(f"<h3>Derivation: {prose.html(d.derivation.title)}</h3><table class='ta-derivation'>")
-        parts.append(f"<tr><td></td><td>{to_mathml(d.derivation.steps[0].expr, 'inline')}</td><td></td></tr>")
+        # One block per step: the expression (scrolling sideways when long), then why, then the verdict.
+        parts.append(f"<h3>Derivation: {prose.html(d.derivation.title)}</h3>")
+        parts.append(f"<div class='ta-step' style='overflow-x:auto;white-space:nowrap'>{to_mathml(d.derivation.steps[0].expr, 'inline')}</div>")
         for link in d.links:
             given = "".join(f"; where {to_mathml(Atom(s), 'inline')} := {to_mathml(e, 'inline')}"
                             for s, e in link.step.given.items())
-            parts.append(f"<tr><td>=</td><td>{to_mathml(link.step.expr, 'inline')}</td>"
-                         f"<td><i>{prose.html(link.step.reason)}</i>{given} {badge(link.verdict.status)}</td></tr>")
-        parts.append("</table>")
+            parts.append(f"<div class='ta-step' style='overflow-x:auto;white-space:nowrap'>= {to_mathml(link.step.expr, 'inline')}</div>"
+                         f"<div style='margin:0 0 0.4em 2em;color:#555'><i>{prose.html(link.step.reason)}</i>{given} "
+                         f"{badge(link.verdict.status)}</div>")
     for title, checks in (("Checks", result.checks), ("Negative controls (must be refuted)", result.negatives)):
         if checks:
             parts.append(f"<h3>{title}</h3>" + "".join(_check_html(ch) for ch in checks))
