@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -150,8 +151,11 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps(report, indent=2) if args.json else _text(report))
     if args.plots:
         from .. import plots
+        from .report import read_card
 
         model = load_weights(args.weights, score_scale=args.score_scale, layer_norm=args.layer_norm)
-        for path in plots.save(plots.figures(report, model, seed=args.seed), args.plots):
+        card = read_card(Path(args.weights)) or {}
+        figures = plots.figures(report, model, vocabulary=card.get("vocabulary"), seed=args.seed)
+        for path in plots.save(figures, args.plots):
             print(f"wrote {path}", file=sys.stderr)
     return 0
