@@ -63,6 +63,20 @@ def test_names_are_escaped():
     assert "<b>" not in markup and "&lt;b&gt;&amp;" in markup
 
 
+def test_a_node_kind_without_a_method_prints_as_escaped_text():
+    printer = MathMLPrinter()
+    printer._print_Transpose = None  # as for a node kind the MathML printer does not know yet
+    markup = printer.doprint(Tensor((atom(s("A", 0, 0)), atom(s("W_OV", 0, 0)).T)))
+    assert "<mtext>W_OV^{0,0}ᵀ</mtext>" in markup
+    ET.fromstring(markup)
+
+
+def test_every_node_kind_has_the_short_repr():
+    from tensoralg.algebra.expr import Expr
+
+    assert all(cls.__repr__ is Expr.__repr__ for cls in Expr.__subclasses__())  # no dataclass repr: repr=False
+
+
 @pytest.mark.parametrize("display", ["wide", ""])
 def test_unknown_display_is_refused(display):
     with pytest.raises(ValueError, match="display"):

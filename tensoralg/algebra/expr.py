@@ -117,7 +117,10 @@ class Expr:
         >>> atom(s("W_U")) @ atom(s("W_E"))
         <Product W_U W_E : n_vocab × n_vocab>
         """
-        text = to_unicode(self)
+        try:
+            text = to_unicode(self)
+        except TypeError:  # a node the printer does not know: its kind and shape still say what it is
+            return f"<{type(self).__name__} : {format_shape(self.shape)}>"
         text = text if len(text) <= 80 else text[:79] + "…"
         return f"<{type(self).__name__} {text} : {format_shape(self.shape)}>"
 

@@ -19,7 +19,7 @@ from html import escape
 
 from typing import Any
 
-from .printing import _ATOM, _PRODUCT, _SCALED, _TENSOR, Expr, _is_simple, _kind, _strength
+from .printing import _ATOM, _PRODUCT, _SCALED, _TENSOR, Expr, _indices, _is_simple, _kind, _strength, to_unicode
 from .symbols import Symbol
 
 NAMESPACE = "http://www.w3.org/1998/Math/MathML"
@@ -83,9 +83,11 @@ class MathMLPrinter:
 
     def doprint(self, expr: Expr) -> str:
         method = getattr(self, f"_print_{_kind(expr)}", None)
-        if method is None:
-            raise TypeError(f"not an expression node: {expr!r}")
-        return method(expr)
+        return self._print_default(expr) if method is None else method(expr)
+
+    def _print_default(self, expr: Expr) -> str:
+        """A node kind without its own method: its Unicode spelling as text (still escaped, still readable)."""
+        return f"<mtext>{escape(to_unicode(expr))}</mtext>"
 
     def _sub(self, child: Expr, minimum: int) -> str:
         text = self.doprint(child)
@@ -96,7 +98,9 @@ class MathMLPrinter:
         return self.doprint(inner) if _is_simple(inner) else fenced(self.doprint(inner))
 
     def _print_Symbol(self, s: Symbol) -> str:
-        return symbol(s.name, s.indices)
+        # The Unicode printer's index spelling ("1,0", or a head variable's name), as numbers and names.
+        spelled = tuple(int(i) if i.isdigit() else i for i in _indices(s).split(",")) if s.indices else ()
+        return symbol(s.name, spelled)
 
     def _print_Atom(self, expr: Any) -> str:
         return self._print_Symbol(expr.symbol)
