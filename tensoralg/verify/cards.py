@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Sequence
 from ..algebra import prose
 from ..algebra.expr import Atom
 from ..algebra.mathml import MathMLPrinter, math, mo, mrow, to_mathml
+from .catalog_report import summary
 
 if TYPE_CHECKING:
     from .catalog import Check, ClaimResult
@@ -148,8 +149,6 @@ def claim_html(result: "ClaimResult") -> str:
 
 def catalog_html(results: Sequence["ClaimResult"]) -> str:
     """Every claim's section, after a summary table with links."""
-    from .catalog_report import summary
-
     rows = "".join(
         f"<tr><td><a href='#{escape(r.claim.id)}'>{escape(r.claim.id)}</a></td><td>{prose.html(r.claim.statement)}</td>"
         f"<td>{escape(', '.join(r.methods))}</td><td>{badge(r.verdict)}</td><td>{escape(r.refuted)}</td></tr>"
