@@ -6,6 +6,7 @@ the positional QK circuit, the induction evidence (K-composition with a previous
 against the random baseline, OV copying, same matching of the K-composition QK circuit) and the
 behavioural prefix-matching and copying scores on repeated random tokens; then the top
 Q/K/V composition pairs with their baselines. ``--json`` prints the same as one JSON object.
+A LayerNorm model is analysed after the standard weight processing (C21–C24) unless --no-process.
 """
 
 from __future__ import annotations
@@ -20,14 +21,22 @@ import numpy as np
 from ..models.circuits import copying_scores, eigenvalue_scores, head_weights, label, ov_circuits, qk_circuits, qk_frame
 from ..models.composition import composition_scores
 from ..models.induction import behavioural_scores, induction_evidence, previous_token_evidence
-from ..models.weights import load_weights
-from . import non_negative_int
+from ..models.checkpoints import load_checkpoint
+from ..models.model import Model
+from ..models.processing import STANDARD, process_weights
+from . import non_negative_int, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("analyze", help="copying, composition and induction statistics of a weights file",
                                    description=__doc__.split("\n\n")[1])
-    parser.add_argument("weights", metavar="WEIGHTS", help=".npz or .safetensors file, tensoralg or TransformerLens naming")
+    parser.add_argument("weights", metavar="WEIGHTS",
+                        help=".npz or .safetensors file (tensoralg, TransformerLens or Hugging Face GPT-2 naming) or a checkpoint directory")
+    parser.add_argument("--heads", type=positive_int, default=None, metavar="N",
+                        help="heads per layer of a Hugging Face checkpoint without config.json")
+    parser.add_argument("--no-process", action="store_true",
+                        help="analyse the weights as stored (default for LayerNorm models: fold LayerNorm, centre the writers "
+                             "and the unembedding, fold value biases, drop key biases: C21–C24)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument("--top", type=non_negative_int, default=10, metavar="K", help="composition pairs to list (default 10)")
     parser.add_argument("--seq-len", type=int, default=None, metavar="T", help="random tokens per repeated half (default min(25, n_ctx/2))")
@@ -50,9 +59,16 @@ def _eigenvalues(values: np.ndarray) -> list[list[float]]:
     return [[round(float(v.real), 6), round(float(v.imag), 6)] for v in ordered]
 
 
-def analyze(args: argparse.Namespace) -> dict:
-    """The report as a JSON-ready dictionary."""
-    model = load_weights(args.weights, score_scale=args.score_scale, layer_norm=args.layer_norm)
+def load_model(args: argparse.Namespace) -> Model:
+    """The model the report is about: the checkpoint, processed (STANDARD steps) when it has LayerNorm."""
+    model = load_checkpoint(args.weights, heads=args.heads, score_scale=args.score_scale, layer_norm=args.layer_norm)
+    return process_weights(model) if model.layer_norm and not args.no_process else model
+
+
+def analyze(args: argparse.Namespace, model: Model | None = None) -> dict:
+    """The report as a JSON-ready dictionary (of ``model``, else of :func:`load_model`)."""
+    model = load_model(args) if model is None else model
+    processing = [step.__name__ for step in STANDARD] if model.layer_norm and not args.no_process else []
     heads = head_weights(model)
     frame = qk_frame(heads)
     ov_eigenvalues = ov_circuits(heads).eigenvalues()
@@ -91,7 +107,7 @@ def analyze(args: argparse.Namespace) -> dict:
         "model": {"layers": len(model.layers), "heads": list(model.heads), "d_model": model.d_model,
                   "d_head": int(heads.W_Q.shape[1]), "n_vocab": model.n_vocab, "n_ctx": model.n_ctx,
                   "score_scale": model.score_scale, "layer_norm": model.layer_norm,
-                  "mlp": any(m is not None for m in model.mlps)},
+                  "mlp": any(m is not None for m in model.mlps), "processing": processing},
         "heads": rows,
         "previous_token_heads": [r["head"] for r in rows if r["previous_token_candidate"]],
         "induction_heads": [r["head"] for r in rows if r["induction"] and r["induction"]["is_candidate"]],
@@ -116,6 +132,8 @@ def _text(report: dict) -> str:
         f"model: {m['layers']} layers, heads {tuple(m['heads'])}, d_model {m['d_model']}, d_head {m['d_head']}, "
         f"n_vocab {m['n_vocab']}, n_ctx {m['n_ctx']}, score scale {m['score_scale']:.4g}"
         + (", MLPs (circuits ignore them)" if m["mlp"] else "") + (", LayerNorm" if m["layer_norm"] else ""),
+        ("weights processed (C21–C24; --no-process skips): " + ", ".join(m["processing"]) if m["processing"]
+         else "weights as stored" + (" (--no-process)" if m["layer_norm"] else " (no LayerNorm: nothing to fold)")),
         "",
         f"{'head':<6} {'copying':>8} {'same-mat':>8} {'prev-tok':>8} {'prefix':>8} {'beh-copy':>8}  induction evidence",
     ]
@@ -147,13 +165,13 @@ def _text(report: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = analyze(args)
+    model = load_model(args)
+    report = analyze(args, model)
     print(json.dumps(report, indent=2) if args.json else _text(report))
     if args.plots:
         from .. import plots
         from .report import read_card
 
-        model = load_weights(args.weights, score_scale=args.score_scale, layer_norm=args.layer_norm)
         card = read_card(Path(args.weights)) or {}
         figures = plots.figures(report, model, vocabulary=card.get("vocabulary"), seed=args.seed)
         for path in plots.save(figures, args.plots):

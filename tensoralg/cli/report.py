@@ -18,7 +18,6 @@ from typing import Any
 
 from ..display.report import ImportanceRows, model_report
 from ..errors import TensoralgError
-from ..models.weights import load_weights
 from . import analyze, non_negative_int
 
 
@@ -29,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the page to FILE (default: standard output)")
     parser.add_argument("--importance", type=Path, metavar="FILE",
                         help="term-importance JSON: {term: value} or {\"terms\": [{\"label\", …numbers or \"delta\": {…}}]}")
-    parser.add_argument("--heads", metavar="L1H0,…", help="heads whose attention patterns to draw (default: induction heads)")
+    parser.add_argument("--attention", metavar="L1H0,…", help="heads whose attention patterns to draw (default: induction heads)")
     parser.add_argument("--no-figures", action="store_true", help="leave out the figures (no matplotlib needed)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random tokens and the baseline (default 0)")
     parser.add_argument("--top", type=non_negative_int, default=10, metavar="K", help="composition pairs to list (default 10)")
@@ -78,13 +77,13 @@ def run(args: argparse.Namespace) -> int:
     card = read_card(weights)
     vocabulary = None if card is None or "vocabulary" not in card else list(card["vocabulary"])
     importance = read_importance(args.importance) if args.importance is not None else None
-    options = argparse.Namespace(weights=args.weights, score_scale=None, layer_norm=None, seed=args.seed, top=args.top,
-                                 seq_len=None, sequences=4, no_behaviour=False)
-    analysis = analyze.analyze(options)
-    model = load_weights(weights)
+    options = argparse.Namespace(weights=args.weights, heads=None, score_scale=None, layer_norm=None, no_process=False,
+                                 seed=args.seed, top=args.top, seq_len=None, sequences=4, no_behaviour=False)
+    model = analyze.load_model(options)
+    analysis = analyze.analyze(options, model)
     if vocabulary is not None and len(vocabulary) != model.n_vocab:
         raise TensoralgError(f"the model card lists {len(vocabulary)} tokens; the weights have n_vocab = {model.n_vocab}")
-    heads = None if args.heads is None else [h.strip() for h in args.heads.split(",") if h.strip()]
+    heads = None if args.attention is None else [h.strip() for h in args.attention.split(",") if h.strip()]
     page = model_report(weights.name, analysis, model, card=card, vocabulary=vocabulary, importance=importance,
                         figures=not args.no_figures, heads=heads, seed=args.seed)
     if args.output is None:
