@@ -25,18 +25,22 @@ import re
 from html import escape
 
 #: Characters that make a chunk of text math.
-_MATH_CHARS = set("{}_^⊗ᵀΣΠλ=()[]|‖·∘⊙∈∪≤≥≠→⇒⁻¹²⁰ⁿᵐ⁵⁶₀₁₂ₖₙᵢⱼ𝟙ℚℝℤ×⟨⟩+−<>*/√∞∀εφ±\u0302′")
+_MATH_CHARS = set("αβγδηθκμνξπρστχψω{}_^⊗ᵀΣΠλ=()[]|‖·∘⊙∈∪≤≥≠→⇒⁻¹²⁰ⁿᵐ⁵⁶₀₁₂ₖₙᵢⱼ𝟙ℚℝℤ×⟨⟩+−<>*/√∞∀εφ±\u0302′")
+
+#: Greek letters beyond those with their own spelling (λ, ε, φ), by LaTeX name.
+_GREEK = {"α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "η": "eta", "θ": "theta", "κ": "kappa", "μ": "mu",
+          "ν": "nu", "ξ": "xi", "π": "pi", "ρ": "rho", "σ": "sigma", "τ": "tau", "χ": "chi", "ψ": "psi", "ω": "omega"}
 
 #: Unicode in math, spelled in LaTeX math mode.
 _LATEX_MATH = {
     "⊗": r"\otimes ", "ᵀ": r"^{\top}", "⁻¹": r"^{-1}", "⁻ᵀ": r"^{-\top}", "·": r"\cdot ", "Σ": r"\sum", "Π": r"\prod",
     "λ": r"\lambda ", "∈": r"\in ", "∪": r"\cup ", "≤": r"\le ", "≥": r"\ge ", "≠": r"\ne ", "→": r"\to ",
     "⇒": r"\Rightarrow ", "‖": r"\|", "|": r"\vert ", "∘": r"\circ ", "⊙": r"\odot ", "𝟙": r"\mathbf{1}",
-    "ℚ": r"\mathbb{Q}", "ℝ": r"\mathbb{R}", "ℤ": r"\mathbb{Z}", "×": r"\times ", "−": "-", "…": r"\dots ",
+    "ℚ": r"\mathbb{Q}", "ℝ": r"\mathbb{R}", "ℤ": r"\mathbb{Z}", "×": r"\times ", "−": "-", "…": r"\dots\allowbreak ",
     "⟨": r"\langle ", "⟩": r"\rangle ", "²": "^{2}", "⁰": "^{0}", "¹": "^{1}", "ⁿ": "^{n}", "ᵐ": "^{m}", "⁵": "^{5}",
     "⁶": "^{6}", "₀": "_{0}", "₁": "_{1}", "₂": "_{2}", "ₖ": "_{k}", "ₙ": "_{n}", "ᵢ": "_{i}", "ⱼ": "_{j}",
     "q̂": r"\hat{q}", "k̂": r"\hat{k}", "√": r"\surd ", "∞": r"\infty ", "∀": r"\forall ", "ε": r"\varepsilon ",
-    "φ": r"\varphi ", "±": r"\pm ", "&": r"\&", "%": r"\%", "#": r"\#", "$": r"\$", "~": r"\sim ", "\\": r"\backslash ",
+    "φ": r"\varphi ", "±": r"\pm ", **{g: f"\\{name} " for g, name in _GREEK.items()}, "&": r"\&", "%": r"\%", "#": r"\#", "$": r"\$", "~": r"\sim ", "\\": r"\backslash ",
     "<": "<", ">": ">", "′": "'",
 }
 _LATEX_MATH_RE = re.compile("|".join(re.escape(k) for k in sorted(_LATEX_MATH, key=len, reverse=True)))
@@ -55,6 +59,8 @@ _SPELL_RE = re.compile(
 PROSE, MATH, CODE = "prose", "math", "code"
 #: A dotted Python name (``numpy.random``, ``tensoralg.models.circuits``): code, not math.
 _CODE_RE = re.compile(r"[A-Za-z_]\w*\.[A-Za-z_]\w*")
+#: A snake_case name of words (``center_unembed``, ``fold_ln``): code; ``d_model``, ``n_ctx`` (a one-letter head) stay math.
+_SNAKE_RE = re.compile(r"[a-z]{2,}(?:_[a-z0-9]{2,})+")
 
 
 def _kind(chunk: str) -> str | None:
@@ -63,11 +69,13 @@ def _kind(chunk: str) -> str | None:
     bare = re.sub(r"[()\[\]]", "", core)
     if bare.isdigit():
         return None
-    if _CODE_RE.search(core):
+    if _CODE_RE.search(core) or _SNAKE_RE.fullmatch(bare):
         return CODE
     if core == "Id":
         return MATH
     if len(bare) >= 2 and bare.isascii() and bare.isalpha() and bare.islower():  # "(mixed", "product)", "head(s)"
+        return PROSE
+    if len(bare) >= 3 and bare.isascii() and bare.isalpha() and not bare.isupper():  # "(LayerNorm", "MLPs)"
         return PROSE
     if any(c in _MATH_CHARS for c in core):
         return MATH
@@ -206,8 +214,8 @@ _LATEX_TEXT = {
     "⁶": r"$^{6}$", "≤": r"$\le$", "≥": r"$\ge$", "≠": r"$\ne$", "≈": r"$\approx$", "Σ": r"$\Sigma$", "Π": r"$\Pi$",
     "λ": r"$\lambda$", "∘": r"$\circ$", "·": r"$\cdot$", "‖": r"$\|$", "→": r"$\to$", "⇒": r"$\Rightarrow$",
     "∈": r"$\in$", "⊙": r"$\odot$", "√": r"$\surd$", "×": r"$\times$", "⟨": r"$\langle$", "⟩": r"$\rangle$",
-    "φ": r"$\varphi$", "ℚ": r"$\mathbb{Q}$", "ℝ": r"$\mathbb{R}$", "ℤ": r"$\mathbb{Z}$", "−": "-", "…": r"\dots{}",
-    "—": "---", "–": "--", "∞": r"$\infty$", "∀": r"$\forall$", "ε": r"$\varepsilon$", "𝟙": r"$\mathbf{1}$",
+    "φ": r"$\varphi$", "ℚ": r"$\mathbb{Q}$", "ℝ": r"$\mathbb{R}$", "ℤ": r"$\mathbb{Z}$", "−": "-", "…": r"\dots\allowbreak{}",
+    "—": "---", "–": "--", **{g: f"$\\{name}$" for g, name in _GREEK.items()}, "∞": r"$\infty$", "∀": r"$\forall$", "ε": r"$\varepsilon$", "𝟙": r"$\mathbf{1}$",
     "₀": r"$_0$", "₁": r"$_1$", "₂": r"$_2$", "ₖ": r"$_k$", "ₙ": r"$_n$", "ᵢ": r"$_i$", "ⱼ": r"$_j$", "±": r"$\pm$",
     "q̂": r"$\hat q$", "k̂": r"$\hat k$", "|": r"$|$", "<": r"$<$", ">": r"$>$",
 }
