@@ -20,6 +20,8 @@ from matplotlib.image import imread
 
 from tensoralg.cli import main
 from tensoralg.display.formulas import expansion_formula
+from tensoralg.display.report import Importance
+from tensoralg.errors import TensoralgError
 from tensoralg.models.toy_models import induction_model
 from tensoralg.models.weights import save_weights
 
@@ -122,3 +124,41 @@ def test_catalog_page_renders_in_chromium(tmp_path):
     run = _chromium(page, tmp_path, "--dump-dom")
     assert [line for line in run.stderr.splitlines() if ":CONSOLE" in line] == []
     assert "C11 · Two attention-only layers" in run.stdout and run.stdout.count("<math") > 10
+
+
+C20_JSON = {  # the shape of `tensoralg importance --json`
+    "model": "m", "sequences": 4, "seed": 0,
+    "subsets": {"ordinary": {"description": "ordinary tokens", "positions": 10},
+                "repeated": {"description": "second and later copies", "positions": 6}},
+    "rows": [{"name": "direct", "order": 0, "loss": {"ordinary": 2.5, "repeated": 2.4}},
+             {"name": "+ single heads", "order": 1, "loss": {"ordinary": 1.9, "repeated": 0.7}}],
+    "full_model": {"ordinary": 1.8, "repeated": 0.3},
+    "paths": {"ordinary": [{"path": "L0H1", "family": "single-head", "delta_loss": 0.4}],
+              "repeated": [{"path": "L1H0", "family": "single-head", "delta_loss": 1.2},
+                           {"path": "L0H1", "family": "single-head", "delta_loss": 0.1}]},
+}
+
+
+@pytest.mark.parametrize("data, paths, orders", [
+    pytest.param({"L1H0": 2, "direct": 0.5}, (("L1H0", {"importance": 2.0}), ("direct", {"importance": 0.5})), (), id="mapping"),
+    pytest.param({"terms": [{"label": "L1H0", "delta": {"loss": 1.5}}]}, (("L1H0", {"loss": 1.5}),), (), id="terms"),
+    pytest.param(C20_JSON, (("L0H1", {"ordinary tokens": 0.4, "second and later copies": 0.1}),
+                            ("L1H0", {"second and later copies": 1.2})),
+                 (("direct", {"ordinary tokens": 2.5, "second and later copies": 2.4}),
+                  ("+ single heads", {"ordinary tokens": 1.9, "second and later copies": 0.7})), id="c20"),
+])
+def test_importance_tables_are_read_from_each_schema(data, paths, orders):
+    table = Importance.from_json(data)
+    assert table.paths == paths and table.orders == orders
+    assert table.chart()[0] == (paths[0][0], next(iter(paths[0][1].values())))
+
+
+@pytest.mark.parametrize("data", [
+    pytest.param([], id="a-list"),
+    pytest.param({"terms": [{"delta": {"loss": 1}}]}, id="no-label"),
+    pytest.param({"terms": [{"label": "x", "delta": {"loss": "high"}}]}, id="no-number"),
+    pytest.param({"paths": {"repeated": [{"path": "L1H0"}]}}, id="c20-without-deltas"),
+])
+def test_malformed_importance_tables_are_refused(data):
+    with pytest.raises(TensoralgError, match="the importance table"):
+        Importance.from_json(data)

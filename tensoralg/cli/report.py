@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..display.report import ImportanceRows, model_report
+from ..display.report import Importance, model_report
 from ..errors import TensoralgError
 from . import analyze, non_negative_int
 
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("weights", metavar="MODEL", help=".npz or .safetensors weights (a card MODEL.json beside it is read)")
     parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the page to FILE (default: standard output)")
     parser.add_argument("--importance", type=Path, metavar="FILE",
-                        help="term-importance JSON: {term: value} or {\"terms\": [{\"label\", …numbers or \"delta\": {…}}]}")
+                        help="term-importance JSON: tensoralg importance --json, {term: value} or {\"terms\": [{\"label\", \"delta\": {…}}]}")
     parser.add_argument("--attention", metavar="L1H0,…", help="heads whose attention patterns to draw (default: induction heads)")
     parser.add_argument("--no-figures", action="store_true", help="leave out the figures (no matplotlib needed)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random tokens and the baseline (default 0)")
@@ -50,26 +50,13 @@ def read_card(weights: Path) -> dict[str, Any] | None:
     return card
 
 
-def read_importance(path: Path) -> ImportanceRows:
-    """Rows (term, {column: value}) from ``{term: value}`` or ``{"terms": [{"label": …, "delta": {…}}]}``."""
+def read_importance(path: Path) -> Importance:
+    """The importance table of a JSON file (the schemas of :meth:`Importance.from_json`)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise TensoralgError(f"cannot read the importance table {path}: {exc}") from None
-    number = (int, float)
-    if isinstance(data, dict) and "terms" not in data and all(isinstance(v, number) for v in data.values()):
-        return [(str(k), {"importance": float(v)}) for k, v in data.items()]
-    terms = data.get("terms") if isinstance(data, dict) else None
-    rows = []
-    for k, item in enumerate(terms if isinstance(terms, list) else [None]):
-        label = item.get("label", item.get("term")) if isinstance(item, dict) else None
-        values = item.get("delta", item) if isinstance(item, dict) else None
-        numbers = {str(c): float(v) for c, v in values.items() if isinstance(v, number) and not isinstance(v, bool)} \
-            if isinstance(values, dict) else {}
-        if not isinstance(label, str) or not numbers:
-            raise TensoralgError(f"{path}: term {k} must be an object with a \"label\" and numbers (or \"delta\": {{…}})")
-        rows.append((label, numbers))
-    return rows
+    return Importance.from_json(data, str(path))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,17 +15,65 @@ here; SVG text is drawn as paths by :mod:`tensoralg.plots`, whose labels are lit
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from ..errors import TensoralgError
 from .formulas import expansion_formula
 from .page import document
 
 if TYPE_CHECKING:
     from ..models.model import Model
 
-#: An importance table: one (term label, {column: value}) row per path term.
-ImportanceRows = Sequence[tuple[str, Mapping[str, float]]]
+Rows = tuple[tuple[str, dict[str, float]], ...]
+
+
+@dataclass(frozen=True)
+class Importance:
+    """A term-importance table: ``paths`` (label, {column: value}) ranked by importance, and
+    optionally ``orders`` (direct, + single heads, … with the loss per column), as C20 tabulates."""
+
+    paths: Rows
+    orders: Rows = ()
+    title: str = "importance"
+
+    @classmethod
+    def from_json(cls, data: Any, source: str = "the importance table") -> "Importance":
+        """From ``{term: value}``, ``{"terms": [{"label", "delta": {column: value}}]}`` or the JSON of
+        ``tensoralg importance --json`` (``rows`` of losses by order, ``paths`` ranked per subset)."""
+        def numbers(values: Any) -> dict[str, float]:
+            if not isinstance(values, dict):
+                return {}
+            return {str(k): float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+        if isinstance(data, dict) and isinstance(data.get("paths"), dict):  # tensoralg importance --json
+            described = {k: v.get("description", k) if isinstance(v, dict) else k for k, v in data.get("subsets", {}).items()}
+            paths: dict[str, dict[str, float]] = {}
+            for subset, ranked in data["paths"].items():
+                for item in ranked if isinstance(ranked, list) else []:
+                    if isinstance(item, dict) and isinstance(item.get("path"), str) and isinstance(item.get("delta_loss"), (int, float)):
+                        paths.setdefault(item["path"], {})[described.get(subset, subset)] = float(item["delta_loss"])
+            orders = [(str(r.get("name")), {described.get(k, k): v for k, v in numbers(r.get("loss")).items()})
+                      for r in data.get("rows", []) if isinstance(r, dict)]
+            if not paths:
+                raise TensoralgError(f"{source}: no path with a delta_loss under \"paths\"")
+            return cls(tuple(paths.items()), tuple(orders), "ΔL when removed (nats)")
+        if isinstance(data, dict) and "terms" not in data and data and len(numbers(data)) == len(data):
+            return cls(tuple((str(k), {"importance": v}) for k, v in numbers(data).items()))
+        terms = data.get("terms") if isinstance(data, dict) else None
+        rows = []
+        for k, item in enumerate(terms if isinstance(terms, list) else [None]):
+            label = item.get("label", item.get("term")) if isinstance(item, dict) else None
+            values = numbers(item.get("delta", item)) if isinstance(item, dict) else {}
+            if not isinstance(label, str) or not values:
+                raise TensoralgError(f"{source}: term {k} must be an object with a \"label\" and numbers (or \"delta\": {{…}})")
+            rows.append((label, values))
+        return cls(tuple(rows))
+
+    def chart(self) -> list[tuple[str, float]]:
+        """(label, value) of the first column, for the bar chart."""
+        return [(label, next(iter(values.values()))) for label, values in self.paths if values]
 
 _CAPTIONS = {
     "ov_eigenvalues": "Eigenvalues λ of each head's OV circuit W_U W_OV W_E in the complex plane; "
@@ -115,13 +163,22 @@ def _expansion_section(analysis: Mapping[str, Any]) -> str:
             f"with {sizes}: {formula.terms} terms{note}.</p>{formula.mathml()}")
 
 
-def _importance_section(rows: ImportanceRows) -> str:
+def _table(first: str, rows: Rows) -> str:
     columns = list(dict.fromkeys(c for _, values in rows for c in values))
     head = "".join(f"<th>{escape(c)}</th>" for c in columns)
     body = "".join(
         f"<tr><td>{escape(label)}</td>" + "".join(_cell(values.get(c), 4) for c in columns) + "</tr>" for label, values in rows
     )
-    return f"<h2>Term importance</h2><table><thead><tr><th>term</th>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<table><thead><tr><th>{escape(first)}</th>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _importance_section(table: Importance) -> str:
+    out = ["<h2>Term importance</h2>"]
+    if table.orders:
+        out += ["<p>Loss with the path terms up to each order (patterns frozen at the model's own; CLAIMS C20):</p>",
+                _table("terms", table.orders)]
+    out += [f"<p>Path terms, {escape(table.title)}:</p>", _table("path", table.paths)]
+    return "\n".join(out)
 
 
 def _figures_section(figures: Mapping[str, Any]) -> str:
@@ -141,7 +198,7 @@ def model_report(
     *,
     card: Mapping[str, Any] | None = None,
     vocabulary: Sequence[str] | None = None,
-    importance: ImportanceRows | None = None,
+    importance: Importance | None = None,
     figures: bool = True,
     heads: Sequence[str] | None = None,
     seed: int = 0,
@@ -153,7 +210,7 @@ def model_report(
     if figures:
         from .. import plots
 
-        table = None if not importance else [(label, next(iter(values.values()))) for label, values in importance if values]
-        sections.append(_figures_section(plots.figures(analysis, model, vocabulary=vocabulary, importance_table=table,
+        chart = None if importance is None else importance.chart()
+        sections.append(_figures_section(plots.figures(analysis, model, vocabulary=vocabulary, importance_table=chart,
                                                        heads=heads, seed=seed)))
     return document(f"tensoralg report: {name}", sections)
