@@ -279,7 +279,7 @@ def attention_figure(
     tokens = repeated_tokens(model.n_vocab, T, np.random.default_rng(seed))
     run = forward(model, tokens)
     names = token_strings(tokens.tolist(), vocabulary)
-    fig = _figure(figsize=(3.4 * len(heads), 3.6), layout="constrained")
+    fig = _figure(figsize=(max(4.8, 3.4 * len(heads)), 3.8), layout="constrained")
     for ax, name in zip(np.atleast_1d(fig.subplots(1, len(heads))), heads):
         layer, head = labels[name]
         attention(run.patterns[layer][head], names, ax=ax, title=name)
