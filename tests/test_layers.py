@@ -7,6 +7,7 @@ Layers, bottom first (each may import itself and the layers its rule names):
     formula                errors, algebra
     models                 errors, algebra
     paths                  errors, algebra, models
+    training               errors, algebra, models (an optional part: torch is imported lazily)
     verify                 errors, algebra, formula, models, paths
     plots                  errors, algebra, models, paths (matplotlib, the ``plot`` extra)
     display                everything but cli (HTML pages, Jupyter helpers)
@@ -31,10 +32,11 @@ ALLOWED: dict[str, set[str]] = {
     "formula": {"errors", "algebra"},
     "models": {"errors", "algebra"},
     "paths": {"errors", "algebra", "models"},
+    "training": {"errors", "algebra", "models"},
     "verify": {"errors", "algebra", "formula", "models", "paths", "proofs"},
     "plots": {"errors", "algebra", "models", "paths"},
     "display": {"errors", "algebra", "formula", "models", "paths", "verify", "proofs", "plots"},
-    "cli": {"errors", "algebra", "formula", "models", "paths", "verify", "proofs", "plots", "display"},
+    "cli": {"errors", "algebra", "formula", "models", "paths", "verify", "proofs", "plots", "display", "training"},
 }
 
 

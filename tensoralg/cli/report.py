@@ -35,21 +35,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def read_card(weights: Path) -> dict[str, Any] | None:
-    """The model card ``weights.json`` beside the weights file (a JSON object), or None."""
-    path = weights.with_suffix(".json")
-    if not path.is_file():
-        return None
-    try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise TensoralgError(f"cannot read the model card {path}: {exc}") from None
-    vocabulary = card.get("vocabulary", []) if isinstance(card, dict) else None
-    if not isinstance(vocabulary, list) or not all(isinstance(t, str) for t in vocabulary):
-        raise TensoralgError(f"the model card {path} must be a JSON object whose vocabulary is a list of strings")
-    return card
-
-
 def read_importance(path: Path) -> Importance:
     """The importance table of a JSON file (the schemas of :meth:`Importance.from_json`)."""
     try:
@@ -60,18 +45,16 @@ def read_importance(path: Path) -> Importance:
 
 
 def run(args: argparse.Namespace) -> int:
-    weights = Path(args.weights)
-    card = read_card(weights)
-    vocabulary = None if card is None or "vocabulary" not in card else list(card["vocabulary"])
-    importance = read_importance(args.importance) if args.importance is not None else None
     options = argparse.Namespace(weights=args.weights, heads=None, score_scale=None, layer_norm=None, no_process=False,
                                  seed=args.seed, top=args.top, seq_len=None, sequences=4, no_behaviour=False)
+    found = analyze.source(options)
+    card = None if found is None else found.card
+    vocabulary = None if found is None else found.vocabulary
+    importance = read_importance(args.importance) if args.importance is not None else None
     model = analyze.load_model(options)
     analysis = analyze.analyze(options, model)
-    if vocabulary is not None and len(vocabulary) != model.n_vocab:
-        raise TensoralgError(f"the model card lists {len(vocabulary)} tokens; the weights have n_vocab = {model.n_vocab}")
     heads = None if args.attention is None else [h.strip() for h in args.attention.split(",") if h.strip()]
-    page = model_report(weights.name, analysis, model, card=card, vocabulary=vocabulary, importance=importance,
+    page = model_report(Path(args.weights).name, analysis, model, card=card, vocabulary=vocabulary, importance=importance,
                         figures=not args.no_figures, heads=heads, seed=args.seed)
     if args.output is None:
         sys.stdout.write(page)
