@@ -45,6 +45,16 @@ def test_copying_matching_marks_induction_heads():
         plots.copying_matching([0.1], [0.0, 0.9], ["L0H0"])
 
 
+def test_an_induction_head_is_drawn_at_its_k_composition_matching():
+    ax = plots.copying_matching([0.1, 0.95], [0.0, -0.6], ["L0H0", "L1H0"], induction=["L1H0"], composed={"L1H0": 0.99})
+    ring, plain, hot = ax.collections
+    assert np.asarray(ring.get_offsets()).tolist() == [[0.95, -0.6]]  # the direct score, before composition
+    assert np.asarray(hot.get_offsets()).tolist() == [[0.95, 0.99]]  # in the corner
+    assert [line.get_ydata().tolist() for line in ax.lines[2:]] == [[-0.6, 0.99]]  # after the two axis lines
+    with pytest.raises(TensoralgError, match="unknown heads"):
+        plots.copying_matching([0.1], [0.0], ["L0H0"], composed={"L9H9": 1.0})
+
+
 def test_composition_heatmap_shows_writers_by_readers_relative_to_baseline():
     labels = ["L0H0", "L0H1", "L1H0"]
     pairs = np.zeros((3, 3), dtype=bool)

@@ -124,26 +124,49 @@ def copying_matching(
     labels: Sequence[str],
     *,
     induction: Iterable[str] = (),
+    composed: Mapping[str, float] | None = None,
     ax: "Axes | None" = None,
 ) -> "Axes":
-    """Copying (x) against same matching (y), one labelled point per head; ``induction`` heads in red."""
+    """Copying (x) against same matching (y), one labelled point per head; ``induction`` heads in red.
+
+    An induction head matches through K-composition (C14, C18): its keys read what a previous-token
+    head wrote, so its same matching is that of W_Eᵀ W_QK W_OV^prev W_E, not of its direct W_Eᵀ W_QK W_E.
+    ``composed`` gives that score per head label; such a head is drawn there, with a grey ring at
+    its direct score and a line between the two.
+    """
     x, y = np.asarray(copying, dtype=float), np.asarray(matching, dtype=float)
     if not (x.shape == y.shape == (len(labels),)):
         raise TensoralgError(f"one copying and one same-matching score per head; got {x.shape}, {y.shape} for {len(labels)} heads")
+    composed = dict(composed or {})
+    unknown = sorted(set(composed) - set(labels))
+    if unknown:
+        raise TensoralgError(f"composed scores for unknown heads {unknown}; the heads are {', '.join(labels)}")
     marked = set(induction)
     hot = np.array([l in marked for l in labels], dtype=bool)
+    shown = np.array([composed.get(l, v) for l, v in zip(labels, y)], dtype=float)
     ax = _axes(ax, (4.5, 4.5))
     ax.axhline(0, color="0.8", lw=0.6)
     ax.axvline(0, color="0.8", lw=0.6)
-    ax.scatter(x[~hot], y[~hot], s=30, c="tab:blue", label="heads")
+    via = np.array([l in composed for l in labels], dtype=bool)
+    if via.any():
+        ax.scatter(x[via], y[via], s=30, facecolors="none", edgecolors="0.6", label="direct QK (before composition)")
+        for xi, direct, through in zip(x[via], y[via], shown[via]):
+            ax.plot([xi, xi], [direct, through], color="0.75", lw=0.8, zorder=0)
+    ax.scatter(x[~hot], shown[~hot], s=30, c="tab:blue", label="heads")
     if hot.any():
-        ax.scatter(x[hot], y[hot], s=60, c="tab:red", marker="*", label="induction heads")
-    for xi, yi, name in zip(x, y, labels):
-        ax.annotate(literal(name), (xi, yi), textcoords="offset points", xytext=(4, 3), fontsize=7)
+        ax.scatter(x[hot], shown[hot], s=60, c="tab:red", marker="*", label="induction heads")
+    groups: dict[tuple[int, int], list[tuple[float, float, str]]] = {}  # heads drawn on one spot share one label
+    for xi, yi, name in zip(x, shown, labels):
+        groups.setdefault((round(float(xi) * 25), round(float(yi) * 25)), []).append((float(xi), float(yi), name))
+    for members in groups.values():
+        xi, yi, _ = members[0]
+        right = xi > 0.6
+        ax.annotate(literal(", ".join(name for _, _, name in members)), (xi, yi), textcoords="offset points",
+                    xytext=(-6, -10) if right else (4, 3), fontsize=7, ha="right" if right else "left")
     ax.set_xlim(-1.05, 1.05)
     ax.set_ylim(-1.05, 1.05)
     ax.set_xlabel("OV copying score Σλ/Σ|λ|")
-    ax.set_ylabel("QK same-matching score Σλ/Σ|λ|")
+    ax.set_ylabel("QK same matching Σλ/Σ|λ|" + (" (through K-composition)" if composed else ""))
     ax.set_title("copying vs same matching")
     ax.legend(loc="lower left", fontsize=7)
     return ax
@@ -310,8 +333,10 @@ def figures(
     for i, row in enumerate(rows):
         values[i, : len(row["eigenvalues"])] = [complex(re, im) for re, im in row["eigenvalues"]]
     out["ov_eigenvalues"] = eigenvalue_grid(values, labels, [row["copying"] or 0.0 for row in rows])
+    composed = {row["head"]: row["induction"]["same_matching"] for row in rows
+                if row["induction"] is not None and row["induction"]["same_matching"] is not None}
     ax = copying_matching([row["copying"] or 0.0 for row in rows], [row["same_matching"] or 0.0 for row in rows],
-                          labels, induction=report.get("induction_heads", ()))
+                          labels, induction=report.get("induction_heads", ()), composed=composed)
     out["copying_matching"] = ax.figure
     matrices = report["composition"]["matrices"]
     pairs = np.array(matrices["pairs"], dtype=bool)
