@@ -4,8 +4,10 @@ The page holds the model card (the weights' shape and, when a card ``MODEL.json`
 the weights, its fields and vocabulary), the path-expansion formula of the architecture in
 MathML, the head table of ``analyze`` with the top composition pairs, the figures as inline
 SVG (OV eigenvalues, copying vs same matching, composition heatmaps, attention on a repeated
-sequence with token strings) and, given ``--importance FILE``, the term-importance table and
-its bar chart. No script, no network: it opens in any browser, offline.
+sequence with token strings) and the term-importance table with its bar chart: measured on text
+from the model's data generator when its card records one (the shipped models; as ``tensoralg
+importance`` with 16 sequences), or read from ``--importance FILE``. No script, no network: it
+opens in any browser, offline.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from . import analyze, non_negative_int
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("report", help="a self-contained HTML page of a model: card, heads, figures, formula",
                                    description=__doc__.split("\n\n")[1])
-    parser.add_argument("weights", metavar="MODEL", help=".npz or .safetensors weights (a card MODEL.json beside it is read)")
+    parser.add_argument("weights", metavar="MODEL", help="a shipped model's name, .npz or .safetensors weights (a card MODEL.json "
+                        "beside them is read) or a checkpoint directory")
     parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the page to FILE (default: standard output)")
     parser.add_argument("--importance", type=Path, metavar="FILE",
                         help="term-importance JSON: tensoralg importance --json, {term: value} or {\"terms\": [{\"label\", \"delta\": {…}}]}")
@@ -50,7 +53,15 @@ def run(args: argparse.Namespace) -> int:
     found = analyze.source(options)
     card = None if found is None else found.card
     vocabulary = None if found is None else found.vocabulary
-    importance = read_importance(args.importance) if args.importance is not None else None
+    if args.importance is not None:
+        importance = read_importance(args.importance)
+    elif card is not None and "training" in card:  # a trained model's card has its data generator: measure it
+        from . import importance as importance_cli
+
+        measured = importance_cli.report(argparse.Namespace(model=args.weights, sequences=16, seed=args.seed, top=8))
+        importance = Importance.from_json(measured, "tensoralg importance")
+    else:
+        importance = None
     model = analyze.load_model(options)
     analysis = analyze.analyze(options, model)
     heads = None if args.attention is None else [h.strip() for h in args.attention.split(",") if h.strip()]

@@ -71,9 +71,12 @@ class Importance:
             rows.append((label, values))
         return cls(tuple(rows))
 
-    def chart(self) -> list[tuple[str, float]]:
-        """(label, value) of the first column, for the bar chart."""
-        return [(label, next(iter(values.values()))) for label, values in self.paths if values]
+    def chart(self) -> tuple[str, list[tuple[str, float]]]:
+        """The column where some path matters most, and its (label, value) rows, for the bar chart."""
+        columns = list(dict.fromkeys(c for _, values in self.paths for c in values))
+        column = max(columns, key=lambda c: max(abs(v.get(c, 0.0)) for _, v in self.paths))
+        return column, [(label, values[column]) for label, values in self.paths if column in values]
+
 
 _CAPTIONS = {
     "ov_eigenvalues": "Eigenvalues λ of each head's OV circuit W_U W_OV W_E in the complex plane; "
@@ -101,8 +104,10 @@ def card_rows(card: Mapping[str, Any]) -> str:
     """Table rows ``<tr><th>key</th><td>value</td></tr>``, everything escaped (nested values as JSON)."""
     rows = []
     for key, value in card.items():
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        rows.append(f"<tr><th>{escape(str(key))}</th><td>{escape(text)}</td></tr>")
+        text = escape(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+        if len(text) > 160:  # a long record (a loss curve, a configuration) folds away
+            text = f"<details><summary>{text[:80]}…</summary><code>{text}</code></details>"
+        rows.append(f"<tr><th>{escape(str(key))}</th><td>{text}</td></tr>")
     return "".join(rows)
 
 
@@ -210,7 +215,8 @@ def model_report(
     if figures:
         from .. import plots
 
-        chart = None if importance is None else importance.chart()
+        column, chart = ("", None) if importance is None else importance.chart()
         sections.append(_figures_section(plots.figures(analysis, model, vocabulary=vocabulary, importance_table=chart,
+                                                       importance_title=f"{importance.title if importance else ''}: {column}",
                                                        heads=heads, seed=seed)))
     return document(f"tensoralg report: {name}", sections)

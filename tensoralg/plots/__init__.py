@@ -245,7 +245,13 @@ def attention(pattern: np.ndarray, tokens: Sequence[str], *, ax: "Axes | None" =
     return ax
 
 
-def importance(table: Mapping[str, float] | Sequence[tuple[str, float]], *, ax: "Axes | None" = None, top: int | None = 20) -> "Axes":
+def importance(
+    table: Mapping[str, float] | Sequence[tuple[str, float]],
+    *,
+    ax: "Axes | None" = None,
+    top: int | None = 20,
+    xlabel: str = "importance",
+) -> "Axes":
     """A term-importance table (term → importance) as horizontal bars, largest first."""
     rows = list(table.items() if isinstance(table, Mapping) else table)
     rows.sort(key=lambda row: -abs(float(row[1])))
@@ -254,7 +260,7 @@ def importance(table: Mapping[str, float] | Sequence[tuple[str, float]], *, ax: 
     ax.barh(range(len(rows)), [float(v) for _, v in rows], color="tab:purple")
     ax.set_yticks(range(len(rows)), [literal(name) for name, _ in rows], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("importance")
+    ax.set_xlabel(literal(xlabel))
     ax.set_title("path terms by importance")
     return ax
 
@@ -316,6 +322,7 @@ def figures(
     *,
     vocabulary: Sequence[str] | None = None,
     importance_table: Mapping[str, float] | Sequence[tuple[str, float]] | None = None,
+    importance_title: str = "importance",
     heads: Sequence[str] | None = None,
     seed: int = 0,
 ) -> dict[str, "Figure"]:
@@ -346,7 +353,7 @@ def figures(
     if model is not None and rows:
         out["attention"] = attention_figure(model, heads or _chosen_heads(report), vocabulary=vocabulary, seed=seed)
     if importance_table:
-        out["importance"] = importance(importance_table).figure
+        out["importance"] = importance(importance_table, xlabel=importance_title).figure
     return out
 
 
