@@ -29,4 +29,6 @@ def test_notebook_runs_and_shows_math_cards_and_figures():
     assert any('data-status="PROVED"' in h for h in html)  # the derivation, every step proved
     assert any('data-status="REFUTED"' in h and "counterexample" in h for h in html)  # the classic slip
     text = "".join(o.get("text", "") for o in outputs)
-    assert "induction heads: ['L1H0']" in text
+    assert "induction heads: ['L1H0', 'L1H1', 'L1H2', 'L1H3']" in text  # the shipped attn-only-2l
+    tables = [o["data"]["text/markdown"] for o in outputs if "text/markdown" in o.get("data", {})]
+    assert any(t.startswith("| terms | ordinary tokens | second and later copies |") for t in tables)  # C20

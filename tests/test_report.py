@@ -164,3 +164,13 @@ def test_importance_tables_are_read_from_each_schema(data, paths, orders):
 def test_malformed_importance_tables_are_refused(data):
     with pytest.raises(TensoralgError, match="the importance table"):
         Importance.from_json(data)
+
+
+def test_the_shipped_two_layer_model_report_shows_its_induction_heads_and_measured_importance(tmp_path):
+    page = tmp_path / "attn-only-2l.html"
+    assert main(["report", "attn-only-2l", "-o", str(page), "--seed", "0"]) == 0
+    text = page.read_text(encoding="utf-8")
+    assert "Induction heads: L1H0, L1H1, L1H2, L1H3." in text  # the planted answer of its training data
+    assert "<td>direct path only</td>" in text and "second and later copies" in text  # C20's table, measured
+    assert "25 terms" in text and "<code>kifu</code>" in text  # (1+4)² paths; the card's token strings
+    assert text.count("<svg") == 5  # eigenvalues, copying/matching, composition, attention, importance
