@@ -22,3 +22,6 @@ try:
     import torch  # noqa: F401
 except ImportError:
     collect_ignore = ["tensoralg/training/torch_model.py"]
+
+# Fixture generators need torch/transformers, which only regenerating the fixtures installs.
+collect_ignore_glob = ["tests/fixtures/*.py"]

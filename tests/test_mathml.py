@@ -89,3 +89,16 @@ def test_jupyter_display_of_expressions():
     assert repr(e) == "<Tensor A^{1,0} ⊗ W_OV^{1,0} : n_ctx × n_ctx ⊗ d_model × d_model>"
     long = sum((atom(s("W_OV", 0, h)) for h in range(1, 12)), atom(s("W_OV", 0, 0)))
     assert len(repr(long)) < 120 and "…" in repr(long)
+
+
+def test_sums_over_heads_and_traces():
+    from tensoralg.formula.parsing import Context, parse
+
+    e = parse("Σ_{h1∈H1, h2∈H2} A^{h2}A^{h1}⊗W_U W_OV^{h2} W_OV^{h1} W_E", Context.build([], None))
+    root = ET.fromstring(to_mathml(e))
+    munder = root.find(f".//{NS}munder")
+    assert munder[0].text == "∑" and "".join(munder[1].itertext()) == "h1∈H1,h2∈H2"
+    trace = ET.fromstring(to_mathml(parse("tr(W_OV^{0,0} W_OV^{1,0})", Context.build([], None))))
+    assert [e.text for e in trace.iter(f"{NS}mi")][:3] == ["tr", "W", "OV"]
+    # inside the sum a bound head prints alone, A^{h2}, as the Unicode printer has it
+    assert "<msup><mi>A</mi><msub><mi>h</mi><mn>2</mn></msub></msup>" in to_mathml(e)

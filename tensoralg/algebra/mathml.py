@@ -19,6 +19,7 @@ from html import escape
 
 from typing import Any
 
+from .index_sets import index_name
 from .printing import _ATOM, _PRODUCT, _SCALED, _TENSOR, Expr, _indices, _is_simple, _kind, _strength, to_unicode
 from .symbols import Symbol
 
@@ -52,6 +53,11 @@ def indices(values: tuple[object, ...]) -> str:
     return joined if len(parts) == 1 else mrow(joined)
 
 
+def variable(name: str) -> str:
+    """A head variable: ``h`` as it is, ``h1`` as h with subscript 1."""
+    return mi(name) if len(name) == 1 else f"<msub>{mi(name[0])}{mn(name[1:]) if name[1:].isdigit() else mi(name[1:])}</msub>"
+
+
 def symbol(name: str, upper: tuple[object, ...] = ()) -> str:
     """``W_OV`` with upper indices: W subscript OV, superscript the indices."""
     head, _, rest = name.partition("_")
@@ -79,7 +85,13 @@ def math(body: str, display: str = "block") -> str:
 
 
 class MathMLPrinter:
-    """Presentation MathML of an expression tree, one ``_print_<Node>`` method per node type."""
+    """Presentation MathML of an expression tree, one ``_print_<Node>`` method per node type.
+
+    Inside Σ_{h∈H_l} the bound head variable prints alone (A^{h}), as the Unicode and LaTeX printers do.
+    """
+
+    def __init__(self) -> None:
+        self._bound: frozenset = frozenset()
 
     def doprint(self, expr: Expr) -> str:
         method = getattr(self, f"_print_{_kind(expr)}", None)
@@ -98,9 +110,29 @@ class MathMLPrinter:
         return self.doprint(inner) if _is_simple(inner) else fenced(self.doprint(inner))
 
     def _print_Symbol(self, s: Symbol) -> str:
-        # The Unicode printer's index spelling ("1,0", or a head variable's name), as numbers and names.
-        spelled = tuple(int(i) if i.isdigit() else i for i in _indices(s).split(",")) if s.indices else ()
-        return symbol(s.name, spelled)
+        # The Unicode printer's index spelling ("1,0", or a head variable's name such as h1), as numbers and names.
+        if not s.indices:
+            return symbol(s.name)
+        parts = [mn(i) if i.isdigit() else variable(i) for i in _indices(s, False, self._bound).split(",")]
+        joined = mo(",", separator="true").join(parts)
+        head, _, rest = s.name.partition("_")
+        upper = joined if len(parts) == 1 else mrow(joined)
+        return f"<msubsup>{mi(head)}{mi(rest)}{upper}</msubsup>" if rest else f"<msup>{mi(head)}{upper}</msup>"
+
+    def _print_Trace(self, expr: Any) -> str:
+        return mrow(mi("tr", normal=True), fenced(self.doprint(expr.expr)))
+
+    def _print_IndexedSum(self, expr: Any) -> str:
+        binders = mo(",", separator="true").join(
+            mrow(variable(index_name(v)), mo("∈"), f"<msub>{mi('H')}{mn(layer + 1)}</msub>") for v, layer in expr.bindings
+        )
+        outer = self._bound
+        self._bound = outer | {v for v, _ in expr.bindings}
+        try:
+            body = self._sub(expr.expr, _TENSOR)
+        finally:
+            self._bound = outer
+        return mrow(f"<munder>{mo('∑')}{mrow(binders)}</munder>", body)
 
     def _print_Atom(self, expr: Any) -> str:
         return self._print_Symbol(expr.symbol)

@@ -67,7 +67,7 @@ def _kind(chunk: str) -> str | None:
     """MATH, CODE or PROSE for a chunk without spaces; None to follow the previous chunk (numbers)."""
     core = chunk.rstrip(",;:.")
     bare = re.sub(r"[()\[\]]", "", core)
-    if bare.isdigit():
+    if bare.isdigit() or core == "-":  # a number, or a minus sign between terms, goes with its neighbours
         return None
     if _CODE_RE.search(core) or _SNAKE_RE.fullmatch(bare):
         return CODE

@@ -188,6 +188,7 @@ _PREAMBLE_TEX = r"""\documentclass[11pt]{article}
 \usepackage{lmodern}
 \allowdisplaybreaks
 \emergencystretch=3em
+\sloppy  %% long formulas in check texts: a loose line rather than text in the margin
 \title{The tensoralg proofs catalog}
 \date{Seed %(seed)d. %(summary)s.}
 \begin{document}
