@@ -78,7 +78,7 @@ def test_expansion_formula_counts_and_spells_every_layer_set():
     root = ET.fromstring(f.mathml())
     sums = [e for e in root.iter() if e.tag.endswith("mo") and e.text == "∑"]
     assert len(sums) == 3  # {1}, {3}, {1, 3}: an empty layer adds no sum
-    assert f.latex().count("\\sum") == 3 and "h_{3} \\in H_{3}" in f.latex()
+    assert f.latex().count("\\sum") == 3 and "h_{1} \\in H_{1}, h_{2} \\in H_{3}" in f.latex()
     assert "l_1 < \\dots < l_k" in expansion_formula((1,) * 5).latex()
 
 
