@@ -46,29 +46,20 @@ def mrow(*children: str) -> str:
     return "<mrow>" + "".join(children) + "</mrow>"
 
 
-def indices(values: tuple[object, ...]) -> str:
-    """``1,0`` as numbers (or identifiers, for symbolic indices such as h₁) separated by commas."""
-    parts = [mn(v) if isinstance(v, int) else mi(str(v)) for v in values]
-    joined = mo(",", separator="true").join(parts)
-    return joined if len(parts) == 1 else mrow(joined)
-
-
 def variable(name: str) -> str:
     """A head variable: ``h`` as it is, ``h1`` as h with subscript 1."""
     return mi(name) if len(name) == 1 else f"<msub>{mi(name[0])}{mn(name[1:]) if name[1:].isdigit() else mi(name[1:])}</msub>"
 
 
-def symbol(name: str, upper: tuple[object, ...] = ()) -> str:
-    """``W_OV`` with upper indices: W subscript OV, superscript the indices."""
+def symbol(name: str, upper: str = "") -> str:
+    """``W_OV`` with the superscript markup ``upper``: W, subscript OV, then the superscript."""
     head, _, rest = name.partition("_")
     base = mi(head)
     if rest and upper:
-        return f"<msubsup>{base}{mi(rest)}{indices(upper)}</msubsup>"
+        return f"<msubsup>{base}{mi(rest)}{upper}</msubsup>"
     if rest:
         return f"<msub>{base}{mi(rest)}</msub>"
-    if upper:
-        return f"<msup>{base}{indices(upper)}</msup>"
-    return base
+    return f"<msup>{base}{upper}</msup>" if upper else base
 
 
 def fenced(body: str) -> str:
@@ -115,9 +106,7 @@ class MathMLPrinter:
             return symbol(s.name)
         parts = [mn(i) if i.isdigit() else variable(i) for i in _indices(s, False, self._bound).split(",")]
         joined = mo(",", separator="true").join(parts)
-        head, _, rest = s.name.partition("_")
-        upper = joined if len(parts) == 1 else mrow(joined)
-        return f"<msubsup>{mi(head)}{mi(rest)}{upper}</msubsup>" if rest else f"<msup>{mi(head)}{upper}</msup>"
+        return symbol(s.name, joined if len(parts) == 1 else mrow(joined))
 
     def _print_Trace(self, expr: Any) -> str:
         return mrow(mi("tr", normal=True), fenced(self.doprint(expr.expr)))

@@ -27,27 +27,13 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..algebra.expr import Expr, Sum
-from ..algebra.mathml import MathMLPrinter, math, mi, mn, mo, mrow
+from ..algebra.mathml import MathMLPrinter, math, mi, mo, mrow, symbol, variable
 from ..algebra.printing import to_latex
 from ..errors import ArchitectureError
 from ..paths.symbolic import logit_terms
 
 #: Beyond this many layers the 2^L sums are summarised as one sum over orders.
 MAX_LISTED_LAYERS = 4
-
-
-def _h(layer: int) -> str:
-    return f"<msub>{mi('h')}{mn(layer)}</msub>"
-
-
-def _sym_mathml(base: str, sub: str | None, upper: str | None) -> str:
-    b = mi(base)
-    s = mi(sub) if sub else None
-    if s and upper:
-        return f"<msubsup>{b}{s}{upper}</msubsup>"
-    if s:
-        return f"<msub>{b}{s}</msub>"
-    return f"<msup>{b}{upper}</msup>" if upper else b
 
 
 @dataclass(frozen=True)
@@ -75,14 +61,13 @@ class ExpansionFormula:
         """The formula as a ``<math>`` element."""
         parts = [mi("T"), mo("=")]
         if len(self.heads) > MAX_LISTED_LAYERS:
-            l_1, l_k = "<msub>" + mi("l") + mn(1) + "</msub>", "<msub>" + mi("l") + mi("k") + "</msub>"
-            h_k, h_1 = "<msub>" + mi("h") + mi("k") + "</msub>", _h(1)
+            l_1, l_k, h_1, h_k, h_i = variable("l1"), variable("lk"), variable("h1"), variable("hk"), variable("hi")
             layers = mrow(l_1, mo("<"), mo("⋯"), mo("<"), l_k)
-            heads = mrow("<msub>" + mi("h") + mi("i") + "</msub>", mo("∈"), "<msub>" + mi("H") + "<msub>" + mi("l") + mi("i") + "</msub></msub>")
+            heads = mrow(h_i, mo("∈"), f"<msub>{mi('H')}{variable('li')}</msub>")
             parts += [
-                "<munder>" + mo("∑") + layers + "</munder>", "<munder>" + mo("∑") + heads + "</munder>",
-                _sym_mathml("A", None, h_k), mo("⋯"), _sym_mathml("A", None, h_1), mo("⊗"), _sym_mathml("W", "U", None),
-                _sym_mathml("W", "OV", h_k), mo("⋯"), _sym_mathml("W", "OV", h_1), _sym_mathml("W", "E", None),
+                f"<munder>{mo('∑')}{layers}</munder>", f"<munder>{mo('∑')}{heads}</munder>",
+                symbol("A", h_k), mo("⋯"), symbol("A", h_1), mo("⊗"), symbol("W_U"),
+                symbol("W_OV", h_k), mo("⋯"), symbol("W_OV", h_1), symbol("W_E"),
             ]
             return math(mrow(*parts), display)
         parts.append(MathMLPrinter().doprint(self._expression()))
