@@ -14,7 +14,6 @@ import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import numpy as np
 import pytest
 from matplotlib.image import imread
 

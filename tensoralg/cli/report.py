@@ -16,7 +16,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from ..display.report import Importance, model_report
 from ..errors import TensoralgError

@@ -8,7 +8,6 @@ Each renders the :class:`~tensoralg.verify.catalog.ClaimResult` of :func:`tensor
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Callable, Sequence
 
 from .catalog import Check, ClaimResult, Step, is_refuted
