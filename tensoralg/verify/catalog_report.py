@@ -128,11 +128,11 @@ def catalog_json(results: Sequence[ClaimResult], seed: int) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False)
 
 
-def _where(step: Step, spell: Callable[[Expr], str], math: tuple[str, str]) -> str:
-    """'; where F := W_U W_O, G := W_V W_E' for a step with givens, each definition as math."""
+def _where(step: Step, spell: Callable[[Expr], str]) -> str:
+    """'; where $F := W_U W_O$, $G := W_V W_E$' for a step with givens, each definition as inline math."""
     if not step.given:
         return ""
-    return "; where " + ", ".join(f"{math[0]}{spell(Atom(s))} := {spell(e)}{math[1]}" for s, e in step.given.items())
+    return "; where " + ", ".join(f"${spell(Atom(s))} := {spell(e)}$" for s, e in step.given.items())
 
 
 def _describe_verdict(verdict: Verdict) -> str:
@@ -169,7 +169,7 @@ def to_markdown(results: Sequence[ClaimResult], seed: int) -> str:
         for d in r.derivations:
             out.append(f"\n### Derivation: {prose.markdown(d.derivation.title)}\n\n$$\n{to_latex(d.derivation.steps[0].expr)}\n$$\n")
             for link in d.links:
-                given = _where(link.step, to_latex, ("$", "$"))
+                given = _where(link.step, to_latex)
                 out.append(f"- $= {to_latex(link.step.expr)}$ — *{prose.markdown(link.step.reason)}*{given}: **{link.verdict.status}**")
         for title, checks in _check_sections(r):
             out.append(f"\n### {title}\n")
@@ -219,7 +219,7 @@ def to_latex_document(results: Sequence[ClaimResult], seed: int) -> str:
                        "\\begin{list}{}{\\leftmargin=3em \\itemindent=-2em \\raggedright}")
             out.append(f"  \\item ${_breakable(to_latex(d.derivation.steps[0].expr))}$")
             for link in d.links:
-                given = _where(link.step, lambda e: _breakable(to_latex(e)), ("$", "$"))
+                given = _where(link.step, lambda e: _breakable(to_latex(e)))
                 why = prose.latex(link.step.reason) + given + f" ({link.verdict.status.lower()})"
                 out.append(f"  \\item $= {_breakable(to_latex(link.step.expr))}$ \\quad {{\\small\\emph{{{why}}}}}")
             out.append("\\end{list}")
