@@ -7,6 +7,7 @@ Layers, bottom first (each may import itself and the layers its rule names):
     formula                errors, algebra
     models                 errors, algebra
     paths                  errors, algebra, models
+    training               errors, algebra, models (torch imported lazily; the ``train`` extra)
     verify                 errors, algebra, formula, models, paths
     cli                    everything
 
@@ -29,8 +30,9 @@ ALLOWED: dict[str, set[str]] = {
     "formula": {"errors", "algebra"},
     "models": {"errors", "algebra"},
     "paths": {"errors", "algebra", "models"},
+    "training": {"errors", "algebra", "models"},
     "verify": {"errors", "algebra", "formula", "models", "paths", "proofs"},
-    "cli": {"errors", "algebra", "formula", "models", "paths", "verify", "proofs"},
+    "cli": {"errors", "algebra", "formula", "models", "paths", "training", "verify", "proofs"},
 }
 
 

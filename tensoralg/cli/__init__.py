@@ -18,7 +18,7 @@ from typing import Sequence
 from ..errors import TensoralgError
 
 #: Subcommand modules, in the order ``tensoralg --help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("prove", "check", "normal_form", "expand", "analyze")
+SUBCOMMANDS: tuple[str, ...] = ("prove", "check", "normal_form", "expand", "analyze", "qk_dictionary", "qk_pairs")
 
 
 def non_negative_int(text: str) -> int:
