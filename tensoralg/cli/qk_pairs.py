@@ -71,10 +71,10 @@ def pairs_report(args: argparse.Namespace) -> dict:
     if not ref:
         raise WeightsError(f"{args.dictionary} names no model; pass --model")
     model, vocab, _ = load_model(ref)
-    if dictionary.layer >= len(model.layers) or model.layers[dictionary.layer].n_heads != dictionary.n_heads \
+    if dictionary.layer >= len(model.layers) or model.layers[dictionary.layer].W_Q.shape[:2] != (dictionary.n_heads, dictionary.d_head) \
             or model.d_model != dictionary.d_model:
-        raise WeightsError(f"the dictionary (layer {dictionary.layer}, {dictionary.n_heads} heads, d_model {dictionary.d_model}) "
-                           f"does not fit the model {ref}")
+        raise WeightsError(f"the dictionary (layer {dictionary.layer}, {dictionary.n_heads} heads of d_head {dictionary.d_head}, "
+                           f"d_model {dictionary.d_model}) does not fit the model {ref}")
     heads = range(dictionary.n_heads) if args.head is None else [_head(args.head, dictionary.layer, dictionary.n_heads)]
     tokens = repeated_segment_tokens(np.random.default_rng(args.seed), model.n_vocab, model.n_ctx, max(args.sequences, 1))
     data = layer_data(model, tokens, dictionary.layer)

@@ -231,10 +231,10 @@ def _check_shapes(arrays: Mapping[str, np.ndarray], n_heads: int) -> None:
 
 
 def random_dictionary(rng: np.random.Generator, n_heads: int = 2, d_head: int = 3, d_model: int = 8,
-                      d_hidden: tuple[int, int] = (6, 6), **options) -> QKDictionary:
-    """A dictionary with Gaussian encoders, decoders and biases (for tests and the C19 checks)."""
+                      d_hidden: tuple[int, int] = (6, 6), layer: int = 0, **options) -> QKDictionary:
+    """A dictionary with Gaussian encoders, decoders and biases (for tests); ``options`` as QKDictionary's."""
     (fq, fk), w = d_hidden, n_heads * d_head
-    return QKDictionary(0, n_heads, rng.normal(size=(fq, d_model)), rng.normal(size=fq), rng.normal(size=(w, fq)),
+    return QKDictionary(layer, n_heads, rng.normal(size=(fq, d_model)), rng.normal(size=fq), rng.normal(size=(w, fq)),
                         rng.normal(size=w), rng.normal(size=(fk, d_model)), rng.normal(size=fk), rng.normal(size=(w, fk)),
                         rng.normal(size=w), **options)
 

@@ -78,7 +78,7 @@ class QKTrainConfig:
 
 #: ``tiny`` runs in seconds (the test suite); ``default`` is the documented full run.
 PRESETS = {
-    "tiny": QKTrainConfig(d_hidden=16, steps=120, mask_steps=60, batch=8, sequences=48, eval_sequences=8),
+    "tiny": QKTrainConfig(d_hidden=16, steps=300, mask_steps=200, batch=8, sequences=48, eval_sequences=8, lr=0.01, mask_lr=0.03),
     "default": QKTrainConfig(),
 }
 
