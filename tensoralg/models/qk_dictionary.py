@@ -55,7 +55,7 @@ _MASKS = ("mask", "mask_without_bias_term", "mask_shuffled")
 _CONFIG = ("config.layer", "config.n_heads", "config.score_scale", "config.layer_norm")
 
 #: Dictionaries trained by ``tensoralg qk-dictionary`` and shipped with the package, by name.
-SHIPPED_DIR = Path(__file__).parent / "shipped"
+SHIPPED_DIR = Path(__file__).parent / "shipped" / "qk"
 
 
 def _frozen(array: np.ndarray | None) -> np.ndarray | None:
