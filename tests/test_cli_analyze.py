@@ -50,7 +50,7 @@ def test_toy_model_table_names_the_induction_head(files, capsys):
 def test_toy_model_json_carries_weights_and_behavioural_evidence(files, capsys):
     report = run_json(capsys, files["toy"])
     assert report["model"] == {"layers": 2, "heads": [1, 1], "d_model": 52, "d_head": 16, "n_vocab": 12, "n_ctx": 16,
-                               "score_scale": 1.0, "layer_norm": False, "mlp": False}
+                               "score_scale": 1.0, "layer_norm": False, "mlp": False, "processing": []}
     l0, l1 = report["heads"]
     assert (l0["head"], l0["previous_token_candidate"], l0["induction"]) == ("L0H0", True, None)
     assert l1["copying"] == 1.0 and l1["induction"]["is_candidate"] and l1["induction"]["previous_token_head"] == "L0H0"

@@ -151,7 +151,9 @@ BAD_FILES = [
     ("mask-heads", lambda a: a.update(mask=np.zeros((4, 6, 3))), "config.n_heads is 2"),
     ("unknown", lambda a: a.update(extra=np.zeros(2)), "unknown key extra"),
     ("nan", lambda a: a["D_Q"].__setitem__((0, 0), np.nan), "D_Q (shape (6, 4)) has NaN"),
-    ("heads-divide", lambda a: a.update({"config.n_heads": np.array(4)}), "not a multiple of n_head = 4"),
+    ("heads-divide", lambda a: a.update({"config.n_heads": np.array(4.0)}), "not a multiple of n_head = 4"),
+    ("heads-fraction", lambda a: a.update({"config.n_heads": np.array(1.5)}), "config.n_heads is 1.5; expected a non-negative integer"),
+    ("integer-dtype", lambda a: a.update({"config.layer": np.array(1)}), "config.layer has dtype"),
 ]
 
 

@@ -1,6 +1,11 @@
 """Weights I/O: round trips in both formats and namings, TransformerLens conversion, bad files rejected."""
 
+import io
+import json
 import pickle
+import struct
+import tracemalloc
+import zipfile
 
 import numpy as np
 import pytest
@@ -41,7 +46,8 @@ def test_round_trip_keeps_every_tensor_and_the_logits(tmp_path, naming, suffix):
         np.testing.assert_array_equal(after[key], before[key], err_msg=key)
     assert (loaded.score_scale, loaded.layer_norm) == (0.3, True)
     tokens = np.array([3, 1, 4, 1, 5])
-    np.testing.assert_array_equal(forward(loaded, tokens).logits, forward(model, tokens).logits)
+    # Equal weights; a TransformerLens file loads as transposed views, whose products BLAS sums in another order.
+    np.testing.assert_allclose(forward(loaded, tokens).logits, forward(model, tokens).logits, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
@@ -135,7 +141,7 @@ BAD_ARRAYS = [
     ("inconsistent-heads", lambda: _edit(_tl(), blocks__1__attn__W_O=np.ones((3, 2, 4))), ".safetensors", ["inconsistent head count in layer 1", "blocks.1.attn.W_O has 3 heads", "has 2"]),
     ("NaN", lambda: _nan(_tl(), "blocks.0.attn.W_Q", np.nan), ".safetensors", ["blocks.0.attn.W_Q", "1 NaN/Inf"]),
     ("Inf", lambda: _nan(_ours(), "W_E", np.inf), ".npz", ["W_E", "NaN/Inf", "index (0, 3)"]),
-    ("unknown-key", lambda: _edit(_tl(), blocks__0__ln1__w=np.ones(4)), ".npz", ["unknown key blocks.0.ln1.w"]),
+    ("unknown-key", lambda: _edit(_tl(), blocks__0__attn__W_QK=np.ones(4)), ".npz", ["unknown key blocks.0.attn.W_QK"]),
     ("both-namings", lambda: _edit(_tl(), W_E=np.ones((4, 5))), ".npz", ["both W_E", "embed.W_E"]),
     ("string-dtype", lambda: _edit(_ours(), b_U=np.array(["a"] * 5)), ".npz", ["b_U has dtype <U1"]),
     ("bad-score-scale", lambda: _edit(_ours(), config__score_scale=np.array(-1.0)), ".npz", ["score_scale must be a positive number"]),
@@ -162,6 +168,62 @@ def _truncate(suffix):
     return write
 
 
+def _npz_member(name: str, header: dict, data: bytes, compress: bool = False):
+    """An .npz whose member ``name`` has the .npy header ``header`` followed by ``data`` (which may contradict it)."""
+    def write(path):
+        buffer = io.BytesIO()
+        np.lib.format.write_array_header_1_0(buffer, header)
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED) as archive:
+            for key, value in _ours().items():
+                archive.writestr(f"{key}.npy", _npy_bytes(value))
+            archive.writestr(f"{name}.npy", buffer.getvalue() + data)
+    return write
+
+
+def _zip_bomb(path):
+    """64 MB of zeros deflated into ~64 kB, under a key the structure check refuses before reading anything."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f4", "fortran_order": False, "shape": (16 * 2**20,)})
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for key, value in _ours().items():
+            archive.writestr(f"{key}.npy", _npy_bytes(value))
+        with archive.open("layers.0.W_Q_bomb.npy", "w", force_zip64=True) as member:
+            member.write(buffer.getvalue())
+            zeros = bytes(2**20)
+            for _ in range(64):
+                member.write(zeros)
+
+
+def _raw_safetensors(changes: dict, header_length: int | None = None):
+    """A .safetensors of _ours() with some header entries replaced (dtype, shape, data_offsets as given)."""
+    def write(path):
+        header, data = {}, b""
+        for key, value in _ours().items():
+            raw = np.ascontiguousarray(value, dtype="<f8").tobytes()
+            header[key] = {"dtype": "F64", "shape": list(np.shape(value)), "data_offsets": [len(data), len(data) + len(raw)]}
+            data += raw
+        for key, entry in changes.items():
+            header[key] = {**header.get(key, {}), **entry}
+        text = json.dumps(header).encode()
+        path.write_bytes(struct.pack("<Q", header_length or len(text)) + text + data)
+    return write
+
+
+def _impossible_ratio(path):
+    """A deflated member whose zip directory claims 2 GB from a few compressed bytes (deflate cannot exceed 1032:1)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for key, value in _ours().items():
+            archive.writestr(f"{key}.npy", _npy_bytes(value))
+    data = bytearray(path.read_bytes())
+    entry = data.rindex(b"PK\x01\x02")  # the last central-directory entry; its uncompressed size is at +24
+    data[entry + 24:entry + 28] = (2**31 - 1).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+
+
+def _directory(path):
+    path.mkdir()
+
+
 BAD_FILES = [
     ("object-array-npz", _write_object_npz, ".npz", ["W_E", "without pickle"]),
     ("pickle-named-npz", _write_pickle, ".npz", ["cannot read", "pickle"]),
@@ -171,14 +233,42 @@ BAD_FILES = [
     ("truncated-safetensors", _truncate(".safetensors"), ".safetensors", ["cannot read", "safetensors"]),
     ("torch-checkpoint", lambda p: p.write_bytes(b"PK\x03\x04"), ".pt", ["unknown weights file type '.pt'"]),
     ("not-there", None, ".npz", ["no such file"]),
+    # Headers are checked against the file before anything is read or allocated (issue 10).
+    ("npz-declares-1e10-elements", _npz_member("b_U", {"descr": "<f8", "fortran_order": False, "shape": (10**5, 10**5)}, bytes(16)),
+     ".npz", ["b_U declares shape [100000, 100000]", "holds 16 bytes"]),
+    ("npz-declares-1e14-elements", _npz_member("b_U", {"descr": "<f8", "fortran_order": False, "shape": (10**7, 10**7)}, bytes(8), True),
+     ".npz", ["b_U declares shape [10000000, 10000000]"]),
+    ("huge-layer-index", lambda p: write_arrays(_edit(_ours(), **{"layers__999999999__W_Q": np.ones((2, 2, 4))}), p), ".npz",
+     ["layers.999999999.W_Q names layer 999999999, but no key names layer 2"]),
+    ("zip-bomb", _zip_bomb, ".npz", ["unknown key layers.0.W_Q_bomb"]),
+    ("impossible-ratio", _impossible_ratio, ".npz", ["more than deflate can produce"]),
+    ("packed-float4", _raw_safetensors({"b_U": {"dtype": "F4", "shape": [5], "data_offsets": [0, 3]}}), ".safetensors",
+     ["b_U has dtype F4"]),
+    ("float8", _raw_safetensors({"b_U": {"dtype": "F8_E4M3", "shape": [5], "data_offsets": [0, 5]}}), ".safetensors",
+     ["b_U has dtype F8_E4M3"]),
+    ("complex", lambda p: write_arrays(_edit(_ours(), b_U=np.ones(5, np.complex64)), p), ".npz", ["b_U has dtype complex64"]),
+    ("int", lambda p: write_arrays(_edit(_ours(), b_U=np.ones(5, np.int64)), p), ".safetensors", ["b_U has dtype I64"]),
+    ("d_model-0", lambda p: write_arrays({"W_E": np.ones((0, 5)), "W_U": np.ones((5, 0))}, p), ".npz",
+     ["W_E has shape (0, 5): its axis d_model is empty"]),
+    ("n_vocab-0", lambda p: write_arrays({"W_E": np.ones((4, 0)), "W_U": np.ones((0, 4))}, p), ".safetensors",
+     ["W_E has shape (4, 0): its axis n_vocab is empty"]),
+    ("weights-1e300", lambda p: write_arrays(_nan(_ours(), "W_U", 1e300), p), ".npz",
+     ["W_U (shape (5, 4)) has a weight of magnitude 1e+300 at index (0, 3)"]),
+    ("directory", _directory, ".npz", ["bad.npz is a directory"]),
+    ("safetensors-header-too-long", _raw_safetensors({}, header_length=2**40), ".safetensors",
+     ["the header declares 1099511627776 bytes"]),
+    ("safetensors-offsets-outside", _raw_safetensors({"W_E": {"data_offsets": [0, 10**12]}}), ".safetensors",
+     ["W_E has data_offsets [0, 1000000000000], outside the"]),
+    ("safetensors-shape-lies", _raw_safetensors({"W_E": {"shape": [10**6, 10**6]}}), ".safetensors",
+     ["W_E declares shape [1000000, 1000000] of F64"]),
+    ("safetensors-negative-shape", _raw_safetensors({"W_E": {"shape": [-4, 5]}}), ".safetensors",
+     ["W_E declares shape [-4, 5]; expected a list of non-negative integers"]),
 ]
 
 
-def _npy_bytes() -> bytes:
-    import io
-
+def _npy_bytes(value=None) -> bytes:
     buffer = io.BytesIO()
-    np.save(buffer, np.ones((2, 2)))
+    np.save(buffer, np.ones((2, 2)) if value is None else value)
     return buffer.getvalue()
 
 
@@ -209,6 +299,20 @@ def test_bad_file_exits_2_from_the_cli_with_one_line(tmp_path, capsys, write, su
     assert captured.out == ""
     assert captured.err.startswith("tensoralg analyze: error: ") and captured.err.count("\n") == 1
     assert fragments[0] in captured.err
+
+
+@pytest.mark.parametrize("write, suffix", [c[1:3] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_files_are_refused_in_bounded_memory(tmp_path, write, suffix):
+    """Every bad file is refused allocating at most 8 MB (numpy reports its allocations to tracemalloc)."""
+    path = _bad_file(tmp_path, write, suffix)
+    tracemalloc.start()
+    try:
+        with pytest.raises(WeightsError):
+            load_weights(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20
 
 
 def test_object_arrays_are_never_unpickled(tmp_path, monkeypatch):

@@ -18,7 +18,7 @@ from typing import Sequence
 from ..errors import TensoralgError
 
 #: Subcommand modules, in the order ``tensoralg --help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("prove", "check", "normal_form", "expand", "analyze", "qk_dictionary", "qk_pairs")
+SUBCOMMANDS: tuple[str, ...] = ("prove", "check", "normal_form", "expand", "analyze", "convert", "qk_dictionary", "qk_pairs")
 
 
 def non_negative_int(text: str) -> int:
@@ -46,6 +46,14 @@ def formula_heads(args: argparse.Namespace) -> tuple[int, ...] | None:
     from ..algebra.architecture import Architecture
 
     return None if args.heads is None else Architecture.parse(args.heads).heads
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer ≥ 1, else a one-line usage error."""
+    value = non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return value
 
 
 class _Parser(argparse.ArgumentParser):

@@ -6,6 +6,7 @@ the positional QK circuit, the induction evidence (K-composition with a previous
 against the random baseline, OV copying, same matching of the K-composition QK circuit) and the
 behavioural prefix-matching and copying scores on repeated random tokens; then the top
 Q/K/V composition pairs with their baselines. ``--json`` prints the same as one JSON object.
+A LayerNorm model is analysed after the standard weight processing (C21–C24) unless --no-process.
 """
 
 from __future__ import annotations
@@ -18,14 +19,21 @@ import numpy as np
 from ..models.circuits import copying_scores, head_weights, label, ov_circuits, qk_circuits, qk_frame
 from ..models.composition import composition_scores
 from ..models.induction import behavioural_scores, induction_evidence, previous_token_evidence
-from ..models.weights import load_weights
-from . import non_negative_int
+from ..models.checkpoints import load_checkpoint
+from ..models.processing import STANDARD, process_weights
+from . import non_negative_int, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("analyze", help="copying, composition and induction statistics of a weights file",
                                    description=__doc__.split("\n\n")[1])
-    parser.add_argument("weights", metavar="WEIGHTS", help=".npz or .safetensors file, tensoralg or TransformerLens naming")
+    parser.add_argument("weights", metavar="WEIGHTS",
+                        help=".npz or .safetensors file (tensoralg, TransformerLens or Hugging Face GPT-2 naming) or a checkpoint directory")
+    parser.add_argument("--heads", type=positive_int, default=None, metavar="N",
+                        help="heads per layer of a Hugging Face checkpoint without config.json")
+    parser.add_argument("--no-process", action="store_true",
+                        help="analyse the weights as stored (default for LayerNorm models: fold LayerNorm, centre the writers "
+                             "and the unembedding, fold value biases, drop key biases: C21–C24)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument("--top", type=non_negative_int, default=10, metavar="K", help="composition pairs to list (default 10)")
     parser.add_argument("--seq-len", type=int, default=None, metavar="T", help="random tokens per repeated half (default min(25, n_ctx/2))")
@@ -43,7 +51,9 @@ def _number(x: float | None) -> float | None:
 
 def analyze(args: argparse.Namespace) -> dict:
     """The report as a JSON-ready dictionary."""
-    model = load_weights(args.weights, score_scale=args.score_scale, layer_norm=args.layer_norm)
+    model = load_checkpoint(args.weights, heads=args.heads, score_scale=args.score_scale, layer_norm=args.layer_norm)
+    processing = [step.__name__ for step in STANDARD] if model.layer_norm and not args.no_process else []
+    model = process_weights(model) if processing else model
     heads = head_weights(model)
     frame = qk_frame(heads)
     copying = copying_scores(ov_circuits(heads))
@@ -80,7 +90,7 @@ def analyze(args: argparse.Namespace) -> dict:
         "model": {"layers": len(model.layers), "heads": list(model.heads), "d_model": model.d_model,
                   "d_head": int(heads.W_Q.shape[1]), "n_vocab": model.n_vocab, "n_ctx": model.n_ctx,
                   "score_scale": model.score_scale, "layer_norm": model.layer_norm,
-                  "mlp": any(m is not None for m in model.mlps)},
+                  "mlp": any(m is not None for m in model.mlps), "processing": processing},
         "heads": rows,
         "previous_token_heads": [r["head"] for r in rows if r["previous_token_candidate"]],
         "induction_heads": [r["head"] for r in rows if r["induction"] and r["induction"]["is_candidate"]],
@@ -103,6 +113,8 @@ def _text(report: dict) -> str:
         f"model: {m['layers']} layers, heads {tuple(m['heads'])}, d_model {m['d_model']}, d_head {m['d_head']}, "
         f"n_vocab {m['n_vocab']}, n_ctx {m['n_ctx']}, score scale {m['score_scale']:.4g}"
         + (", MLPs (circuits ignore them)" if m["mlp"] else "") + (", LayerNorm" if m["layer_norm"] else ""),
+        ("weights processed (C21–C24; --no-process skips): " + ", ".join(m["processing"]) if m["processing"]
+         else "weights as stored" + (" (--no-process)" if m["layer_norm"] else " (no LayerNorm: nothing to fold)")),
         "",
         f"{'head':<6} {'copying':>8} {'same-mat':>8} {'prev-tok':>8} {'prefix':>8} {'beh-copy':>8}  induction evidence",
     ]

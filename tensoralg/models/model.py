@@ -30,11 +30,30 @@ from ..errors import ArchitectureError, ShapeError
 
 
 def _frozen(array: np.ndarray | None) -> np.ndarray | None:
+    """A read-only float array. A read-only float32/float64 array (a loader's view of a memory-mapped
+    file) is kept as it is, so loading never copies; anything else is copied to float64."""
     if array is None:
         return None
+    if isinstance(array, np.ndarray) and not array.flags.writeable and array.dtype in (np.float32, np.float64):
+        return array
     array = np.array(array, dtype=np.float64)
     array.setflags(write=False)
     return array
+
+
+@dataclass(frozen=True, eq=False)
+class LayerNorm:
+    """The parameters of a LayerNorm, LN(x) = γ ⊙ n(x) + β: ``w`` = γ and ``b`` = β (d_model each, β optional)."""
+
+    w: np.ndarray
+    b: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "w", _frozen(self.w))
+        object.__setattr__(self, "b", _frozen(self.b))
+        if self.w.ndim != 1 or (self.b is not None and self.b.shape != self.w.shape):
+            raise ShapeError(f"LayerNorm weight and bias must be vectors of one length; got {self.w.shape} and "
+                             f"{None if self.b is None else self.b.shape}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,16 +127,22 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
 
 
-ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"gelu": _gelu, "relu": lambda x: np.maximum(x, 0.0)}
+#: "gelu" is GPT-2's tanh approximation (Hugging Face's and TransformerLens's ``gelu_new``), also known by that name.
+ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "gelu": _gelu, "gelu_new": _gelu, "relu": lambda x: np.maximum(x, 0.0),
+}
 
 
 @dataclass(frozen=True, eq=False)
 class Model:
     """A transformer: embedding, attention layers (each optionally followed by an MLP), unembedding.
 
-    ``layer_norm`` applies a parameter-free LayerNorm (centre, divide by the RMS)
-    before every attention layer, MLP and the unembedding. ``score_scale`` is s in
-    A = softmax*(s·S); the paper absorbs it (s = 1), TransformerLens uses 1/√d_head.
+    ``layer_norm`` applies a LayerNorm before every attention layer, MLP and the
+    unembedding (pre-LN, as GPT-2): LN(x) = γ ⊙ n(x) + β with n(x) = (x − μ𝟙)/√(var + ε),
+    ε = ``ln_eps``. ``ln1[l]`` (before attention layer l), ``ln2[l]`` (before MLP l) and
+    ``ln_final`` hold γ and β; None there means the parameter-free n(x) (TransformerLens's
+    LNPre, what folding leaves). ``score_scale`` is s in A = softmax*(s·S); the paper absorbs
+    it (s = 1), TransformerLens and GPT-2 use 1/√d_head.
     """
 
     W_E: np.ndarray
@@ -128,6 +153,10 @@ class Model:
     mlps: tuple[MLPLayer | None, ...] = field(default=())
     layer_norm: bool = False
     score_scale: float = 1.0
+    ln1: tuple[LayerNorm | None, ...] = field(default=())
+    ln2: tuple[LayerNorm | None, ...] = field(default=())
+    ln_final: LayerNorm | None = None
+    ln_eps: float = 1e-5
 
     def __post_init__(self) -> None:
         for name in ("W_E", "W_U", "W_pos", "b_U"):
@@ -135,6 +164,17 @@ class Model:
         object.__setattr__(self, "layers", tuple(self.layers))
         mlps = tuple(self.mlps) or (None,) * len(self.layers)
         object.__setattr__(self, "mlps", mlps)
+        for name in ("ln1", "ln2"):
+            norms = tuple(getattr(self, name)) or (None,) * len(self.layers)
+            object.__setattr__(self, name, norms)
+            if len(norms) != len(self.layers):
+                raise ArchitectureError(f"{len(norms)} {name} LayerNorms for {len(self.layers)} layers")
+        norms = [(f"ln1[{l}]", n) for l, n in enumerate(self.ln1)] + [(f"ln2[{l}]", n) for l, n in enumerate(self.ln2)]
+        norms = [(name, n) for name, n in norms + [("ln_final", self.ln_final)] if n is not None]
+        if norms and not self.layer_norm:
+            raise ArchitectureError(f"LayerNorm parameters ({norms[0][0]}) given for a model without LayerNorm (layer_norm=False)")
+        if not (np.isfinite(self.ln_eps) and self.ln_eps > 0):
+            raise ArchitectureError(f"the LayerNorm epsilon must be a positive number; got {self.ln_eps}")
         d_model, n_vocab = self.W_E.shape
         if self.W_U.shape != (n_vocab, d_model):
             raise ShapeError(f"W_U has shape {self.W_U.shape}; expected (n_vocab, d_model) = {(n_vocab, d_model)}")
@@ -150,6 +190,9 @@ class Model:
         for l, mlp in enumerate(mlps):
             if mlp is not None and mlp.W_in.shape[1] != d_model:
                 raise ShapeError(f"MLP {l}: W_in has shape {mlp.W_in.shape}; its d_model must be {d_model}")
+        for name, norm in norms:
+            if norm.w.shape != (d_model,):
+                raise ShapeError(f"LayerNorm {name} has shape {norm.w.shape}; expected ({d_model},) = (d_model,)")
 
     @property
     def d_model(self) -> int:
@@ -186,10 +229,18 @@ class ForwardPass:
     logits: np.ndarray  # n × n_vocab
 
 
-def layer_norm(x: np.ndarray, eps: float = 1e-5) -> np.ndarray:
-    """Parameter-free LayerNorm of each row: (x − mean) / √(var + ε)."""
+def layer_norm(x: np.ndarray, eps: float = 1e-5, norm: LayerNorm | None = None) -> np.ndarray:
+    """LayerNorm of each row: n(x) = (x − mean) / √(var + ε) (biased variance, as torch), then γ ⊙ n(x) + β."""
     centred = x - x.mean(axis=-1, keepdims=True)
-    return centred / np.sqrt((centred**2).mean(axis=-1, keepdims=True) + eps)
+    out = centred / np.sqrt((centred**2).mean(axis=-1, keepdims=True) + eps)
+    if norm is not None:
+        out = out * norm.w + (0 if norm.b is None else norm.b)
+    return out
+
+
+def _read(model: Model, x: np.ndarray, norm: LayerNorm | None) -> np.ndarray:
+    """What a reader sees: LN(x) in a LayerNorm model, else x itself."""
+    return layer_norm(x, model.ln_eps, norm) if model.layer_norm else x
 
 
 def causal_softmax(scores: np.ndarray) -> np.ndarray:
@@ -229,13 +280,13 @@ def forward(
     n = tokens.size
     if patterns is not None and len(patterns) != len(model.layers):
         raise ShapeError(f"{len(patterns)} frozen pattern arrays for {len(model.layers)} layers")
-    x = one_hot(tokens, model.n_vocab) @ model.W_E.T
+    x = np.asarray(model.W_E[:, tokens].T, dtype=np.float64)  # = one_hot(tokens) W_Eᵀ, without an n × n_vocab matrix
     if model.W_pos is not None:
         x = x + model.W_pos[:, :n].T
     residuals, all_scores, all_patterns, outputs = [], [], [], []
     for l, (layer, mlp) in enumerate(zip(model.layers, model.mlps)):
         residuals.append(x)
-        read = layer_norm(x) if model.layer_norm else x
+        read = _read(model, x, model.ln1[l])
         q = np.einsum("nd,hed->hne", read, layer.W_Q)
         k = np.einsum("nd,hed->hne", read, layer.W_K)
         v = np.einsum("nd,hed->hne", read, layer.W_V)
@@ -261,11 +312,11 @@ def forward(
         if layer.b_O is not None:
             x = x + layer.b_O
         if mlp is not None:
-            read = layer_norm(x) if model.layer_norm else x
+            read = _read(model, x, model.ln2[l])
             pre = read @ mlp.W_in.T + (0 if mlp.b_in is None else mlp.b_in)
             x = x + ACTIVATIONS[mlp.activation](pre) @ mlp.W_out.T + (0 if mlp.b_out is None else mlp.b_out)
     residuals.append(x)
-    final = layer_norm(x) if model.layer_norm else x
+    final = _read(model, x, model.ln_final)
     logits = final @ model.W_U.T + (0 if model.b_U is None else model.b_U)
     return ForwardPass(tokens, tuple(residuals), tuple(all_scores), tuple(all_patterns), tuple(outputs), logits)
 
@@ -283,11 +334,16 @@ def random_model(
     d_mlp: int | None = None,
     layer_norm: bool = False,
     score_scale: float | None = None,
+    layer_norm_weights: bool = False,
+    biases: bool = False,
 ) -> Model:
     """A model with Gaussian weights scaled by 1/√fan_in, drawn from ``rng``.
 
     ``heads`` lists the heads of each layer; ``mlp`` adds a GELU MLP after every
     attention layer. ``score_scale`` defaults to 1/√d_head as in TransformerLens.
+    ``layer_norm_weights`` (with ``layer_norm``) draws every LayerNorm's γ ~ 1 + N(0, 0.3²)
+    and β ~ N(0, 0.3²); ``biases`` draws b_Q, b_K, b_V, b_O, b_out and b_U ~ N(0, 0.3²).
+    Both are drawn after everything else, so the other weights do not depend on them.
     """
     heads = tuple(heads)
     if any(h < 0 for h in heads):
@@ -305,7 +361,7 @@ def random_model(
     )
     d_mlp = d_mlp or 4 * d_model
     mlps = tuple(MLPLayer(gauss(d_mlp, d_model), gauss(d_model, d_mlp), rng.normal(size=d_mlp) * 0.1) if mlp else None for _ in heads)
-    return Model(
+    model = Model(
         W_E=rng.normal(size=(d_model, n_vocab)),
         W_U=gauss(n_vocab, d_model),
         layers=layers,
@@ -314,6 +370,20 @@ def random_model(
         layer_norm=layer_norm,
         score_scale=1.0 / np.sqrt(d_head) if score_scale is None else score_scale,
     )
+    if biases:
+        model = replace(
+            model, b_U=0.3 * rng.normal(size=n_vocab),
+            layers=tuple(replace(l, **{f"b_{x}": 0.3 * rng.normal(size=(l.n_heads, d_head)) for x in "QKV"},
+                                 b_O=0.3 * rng.normal(size=d_model)) for l in layers),
+            mlps=tuple(None if m is None else replace(m, b_out=0.3 * rng.normal(size=d_model)) for m in mlps),
+        )
+    if layer_norm and layer_norm_weights:
+        def norm() -> LayerNorm:
+            return LayerNorm(1.0 + 0.3 * rng.normal(size=d_model), 0.3 * rng.normal(size=d_model))
+
+        model = replace(model, ln1=tuple(norm() for _ in heads), ln2=tuple(None if m is None else norm() for m in mlps),
+                        ln_final=norm())
+    return model
 
 
 def with_weights(model: Model, **changes) -> Model:

@@ -192,7 +192,7 @@ class QKDictionary:
         """The file's tensors (masks only when present) and config scalars."""
         out = {name: getattr(self, name) for name, _ in _KEYS}
         out |= {m: getattr(self, m) for m in _MASKS if getattr(self, m) is not None}
-        out |= {"config.layer": np.array(self.layer), "config.n_heads": np.array(self.n_heads),
+        out |= {"config.layer": np.array(float(self.layer)), "config.n_heads": np.array(float(self.n_heads)),
                 "config.score_scale": np.array(float(self.score_scale)), "config.layer_norm": np.array(float(self.layer_norm))}
         return out
 
@@ -272,6 +272,9 @@ def read_dictionary(path: str | Path) -> QKDictionary:
         if arrays[name].size != 1:
             raise WeightsError(f"{path.name}: {name} has shape {arrays[name].shape}; expected a scalar")
         arrays[name] = arrays[name].reshape(())
+    for name in ("config.layer", "config.n_heads"):
+        if arrays[name] != int(arrays[name]) or arrays[name] < 0:
+            raise WeightsError(f"{path.name}: {name} is {float(arrays[name])}; expected a non-negative integer")
     with safe_open(str(path), "np") as f:
         metadata = f.metadata() or {}
     try:

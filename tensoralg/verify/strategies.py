@@ -190,8 +190,9 @@ def factor_pairs(draw: st.DrawFn, square: bool = False, max_dim: int = 6, max_ba
 
 
 @st.composite
-def small_models(draw: st.DrawFn, max_layers: int = 3, max_heads: int = 3, positional: bool = True):
-    """Random attention-only models (tensoralg.models.model.random_model) with drawn heads and dimensions.
+def small_models(draw: st.DrawFn, max_layers: int = 3, max_heads: int = 3, positional: bool = True, **options):
+    """Random attention-only models (tensoralg.models.model.random_model) with drawn heads and dimensions;
+    ``options`` go to random_model (e.g. mlp, layer_norm, layer_norm_weights, biases).
 
     >>> from hypothesis import find
     >>> find(small_models(), lambda m: len(m.layers) == 2).heads
@@ -203,4 +204,4 @@ def small_models(draw: st.DrawFn, max_layers: int = 3, max_heads: int = 3, posit
     d_model, d_head = draw(st.integers(2, 8)), draw(st.integers(1, 4))
     n_vocab, n_ctx = draw(st.integers(2, 12)), draw(st.integers(2, 8))
     rng = np.random.default_rng(draw(seeds()))
-    return random_model(rng, heads, d_model=d_model, d_head=d_head, n_vocab=n_vocab, n_ctx=n_ctx, positional=positional)
+    return random_model(rng, heads, d_model=d_model, d_head=d_head, n_vocab=n_vocab, n_ctx=n_ctx, positional=positional, **options)
