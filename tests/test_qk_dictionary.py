@@ -153,6 +153,8 @@ BAD_FILES = [
     ("nan", lambda a: a["D_Q"].__setitem__((0, 0), np.nan), "D_Q (shape (6, 4)) has NaN"),
     ("heads-divide", lambda a: a.update({"config.n_heads": np.array(4.0)}), "not a multiple of n_head = 4"),
     ("heads-fraction", lambda a: a.update({"config.n_heads": np.array(1.5)}), "config.n_heads is 1.5; expected a non-negative integer"),
+    ("scale", lambda a: a.update({"config.score_scale": np.array(0.0)}), "config.score_scale must be a positive number"),
+    ("missing-eps", lambda a: a.pop("config.ln_eps"), "missing key config.ln_eps"),
     ("integer-dtype", lambda a: a.update({"config.layer": np.array(1)}), "config.layer has dtype"),
 ]
 
@@ -232,3 +234,16 @@ def test_pair_contributions_add_up_to_the_attention_weighted_scores(spec):
 
 def test_feature_map_docstring_shapes():
     assert feature_map(np.ones((4, 3)), np.ones((4, 5)), 2).shape == (3, 5, 2)
+
+
+@pytest.mark.parametrize("options", [{}, {"layer_norm": True, "layer_norm_weights": True}], ids=["plain", "layernorm"])
+def test_layer_data_queries_and_keys_give_the_models_scores(options):
+    rng = np.random.default_rng(0)
+    model = random_model(rng, (2, 3), positional=True, n_ctx=7, **options)
+    tokens = repeated_segment_tokens(rng, model.n_vocab, 7, 2)
+    for layer in (0, 1):
+        data = layer_data(model, tokens, layer)
+        for b, row in enumerate(tokens):
+            run = forward(model, row)
+            np.testing.assert_allclose(data.queries[b] @ np.swapaxes(data.keys[b], -1, -2), run.scores[layer], atol=1e-10)
+            np.testing.assert_allclose(data.patterns[b], run.patterns[layer])

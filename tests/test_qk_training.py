@@ -55,7 +55,7 @@ def test_masks_are_pruned_and_figures_complete(trained):
 
 def test_training_is_reproducible():
     config = replace(PRESETS["tiny"], steps=20, mask_steps=5)
-    model = random_model(np.random.default_rng(0), (2,), positional=True, n_ctx=8, layer_norm=True)
+    model = random_model(np.random.default_rng(0), (2,), positional=True, n_ctx=8, layer_norm=True, layer_norm_weights=True)
     first, _ = train_qk_dictionary(model, 0, config)
     second, _ = train_qk_dictionary(model, 0, config)
     for name, value in first.arrays().items():

@@ -52,7 +52,7 @@ _KEYS = (
     ("D_K", ("n_head·d_head", "d_hidden_K")), ("b_K", ("n_head·d_head",)),
 )
 _MASKS = ("mask", "mask_without_bias_term", "mask_shuffled")
-_CONFIG = ("config.layer", "config.n_heads", "config.score_scale", "config.layer_norm")
+_CONFIG = ("config.layer", "config.n_heads", "config.score_scale", "config.layer_norm", "config.ln_eps")
 
 #: Dictionaries trained by ``tensoralg qk-dictionary`` and shipped with the package, by name.
 SHIPPED_DIR = Path(__file__).parent / "shipped" / "qk"
@@ -102,6 +102,7 @@ class QKDictionary:
     b_K: np.ndarray
     score_scale: float = 1.0
     layer_norm: bool = False
+    ln_eps: float = 1e-5
     mask: np.ndarray | None = None
     mask_without_bias_term: np.ndarray | None = None
     mask_shuffled: np.ndarray | None = None
@@ -113,6 +114,9 @@ class QKDictionary:
             object.__setattr__(self, name, _frozen(getattr(self, name)))
         for name in _MASKS:
             object.__setattr__(self, name, _frozen(getattr(self, name)))
+        for name in ("score_scale", "ln_eps"):
+            if not (np.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise WeightsError(f"config.{name} must be a positive number; got {getattr(self, name)}")
         _check_shapes({name: getattr(self, name) for name, _ in _KEYS}
                       | {m: getattr(self, m) for m in _MASKS if getattr(self, m) is not None}, self.n_heads)
 
@@ -130,8 +134,9 @@ class QKDictionary:
         return self.D_Q.shape[1], self.D_K.shape[1]
 
     def read(self, residual: np.ndarray) -> np.ndarray:
-        """What the transcoders read: n(x) with the model's LayerNorm, else x itself."""
-        return layer_norm(residual) if self.layer_norm else np.asarray(residual, dtype=np.float64)
+        """What the transcoders read: the parameter-free n(x) = (x − μ𝟙)/√(var + ε) in a LayerNorm
+        model (the post's normalised residual stream; γ and β are the transcoders' to learn), else x."""
+        return layer_norm(residual, self.ln_eps) if self.layer_norm else np.asarray(residual, dtype=np.float64)
 
     def encode(self, residual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(a_Q, a_K) = (ReLU(E_Q x + c_Q), ReLU(E_K x + c_K)) for residuals (…, n, d_model)."""
@@ -193,7 +198,8 @@ class QKDictionary:
         out = {name: getattr(self, name) for name, _ in _KEYS}
         out |= {m: getattr(self, m) for m in _MASKS if getattr(self, m) is not None}
         out |= {"config.layer": np.array(float(self.layer)), "config.n_heads": np.array(float(self.n_heads)),
-                "config.score_scale": np.array(float(self.score_scale)), "config.layer_norm": np.array(float(self.layer_norm))}
+                "config.score_scale": np.array(float(self.score_scale)), "config.layer_norm": np.array(float(self.layer_norm)),
+                "config.ln_eps": np.array(float(self.ln_eps))}
         return out
 
 
@@ -285,6 +291,7 @@ def read_dictionary(path: str | Path) -> QKDictionary:
         int(arrays["config.layer"]), int(arrays["config.n_heads"]),
         *(arrays[name] for name, _ in _KEYS),
         score_scale=float(arrays["config.score_scale"]), layer_norm=bool(arrays["config.layer_norm"]),
+        ln_eps=float(arrays["config.ln_eps"]),
         **{m: arrays.get(m) for m in _MASKS}, model=metadata.get("model", ""), info=info,
     )
 

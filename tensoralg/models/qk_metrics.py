@@ -66,7 +66,7 @@ def layer_data(model: Model, tokens: np.ndarray, layer: int) -> LayerData:
     runs = [forward(model, row) for row in tokens]
     residuals = np.stack([r.residuals[layer] for r in runs])
     attention = model.layers[layer]
-    read = layer_norm(residuals) if model.layer_norm else residuals
+    read = layer_norm(residuals, model.ln_eps, model.ln1[layer]) if model.layer_norm else residuals  # LN(x) = γ ⊙ n(x) + β
     q = np.einsum("bnd,hed->bhne", read, attention.W_Q)
     k = np.einsum("bnd,hed->bhne", read, attention.W_K)
     if attention.b_Q is not None:

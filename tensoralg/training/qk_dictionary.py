@@ -132,7 +132,7 @@ def _train(torch, model: Model, layer: int, config: QKTrainConfig, model_ref: st
     coders, step1 = _train_transcoders(torch, model, train, config, rng)
     seconds["step1"] = time.perf_counter() - start
     dictionary = QKDictionary(layer, model.layers[layer].n_heads, *coders, score_scale=model.score_scale,
-                              layer_norm=model.layer_norm, model=model_ref)
+                              layer_norm=model.layer_norm, ln_eps=model.ln_eps, model=model_ref)
 
     masks, mask_logs = {}, {}
     for name, bias_term, shuffled in (("mask", True, False), ("mask_without_bias_term", False, False),
@@ -152,7 +152,7 @@ def _train(torch, model: Model, layer: int, config: QKTrainConfig, model_ref: st
 def _train_transcoders(torch, model: Model, data: LayerData, config: QKTrainConfig, rng: np.random.Generator):
     """Step 1: (E_Q, c_Q, D_Q, b_Q, E_K, c_K, D_K, b_K) as numpy arrays, and the loss curves."""
     n_heads = model.layers[data.layer].n_heads
-    read = layer_norm(data.residuals) if model.layer_norm else data.residuals
+    read = layer_norm(data.residuals, model.ln_eps) if model.layer_norm else data.residuals  # n(x), as QKDictionary.read
     x = torch.tensor(read, dtype=torch.float32)
     targets = {s: torch.tensor(t, dtype=torch.float32) for s, t in (("Q", data.queries), ("K", data.keys))}
     d_model, f = x.shape[-1], config.d_hidden
