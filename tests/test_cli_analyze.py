@@ -42,7 +42,7 @@ def test_toy_model_table_names_the_induction_head(files, capsys):
     assert main(["analyze", str(files["toy"])]) == 0
     out = capsys.readouterr().out
     assert "previous-token heads (*): L0H0" in out
-    assert "induction heads: L1H0" in out
+    assert "induction heads (weights only): L1H0 (K-composition with L0H0)" in out
     assert "INDUCTION: K-comp with L0H0" in out
     assert "K     L0H0    L1H0" in out
 
@@ -73,7 +73,7 @@ def test_twin_scrambled_model_has_no_induction_head(files, capsys):
     assert report["induction_heads"] == [] and report["previous_token_heads"] == []
     assert report["heads"][1]["prefix_matching"] < 0.5
     assert main(["analyze", str(files["scrambled"])]) == 0
-    assert "induction heads: none" in capsys.readouterr().out
+    assert "induction heads (weights only): none" in capsys.readouterr().out
 
 
 def test_options_top_no_behaviour_and_no_positions(files, capsys):

@@ -92,7 +92,7 @@ BAD = [
     ("pairs-step1-only", ["qk-pairs", "{d}/step1.safetensors"], "has no mask"),
     ("pairs-head-layer", ["qk-pairs", TOY, "--head", "0.0"], "covers heads 1.0"),
     ("pairs-head-syntax", ["qk-pairs", TOY, "--head", "L1H0"], "expects L.H"),
-    ("pairs-card", ["qk-pairs", "{d}/fits.safetensors", "--model", "{d}/card_bad.npz"], "must list 5 strings"),
+    ("pairs-card", ["qk-pairs", "{d}/fits.safetensors", "--model", "{d}/card_bad.npz"], "lists 1 tokens; the weights have n_vocab = 5"),
     ("pairs-unknown-model", ["qk-pairs", TOY, "--model", "gpt-7"], "unknown model 'gpt-7'"),
     ("train-no-torch", ["qk-dictionary", "c18-induction", "--layer", "1", "-o", "{d}/x.safetensors"], "training needs torch"),
 ]

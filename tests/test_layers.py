@@ -7,7 +7,7 @@ Layers, bottom first (each may import itself and the layers its rule names):
     formula                errors, algebra
     models                 errors, algebra
     paths                  errors, algebra, models
-    training               errors, algebra, models (torch imported lazily; the ``train`` extra)
+    training               errors, algebra, models (an optional part: torch is imported lazily)
     verify                 errors, algebra, formula, models, paths
     cli                    everything
 
@@ -32,7 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "paths": {"errors", "algebra", "models"},
     "training": {"errors", "algebra", "models"},
     "verify": {"errors", "algebra", "formula", "models", "paths", "proofs"},
-    "cli": {"errors", "algebra", "formula", "models", "paths", "training", "verify", "proofs"},
+    "cli": {"errors", "algebra", "formula", "models", "paths", "verify", "proofs", "training"},
 }
 
 

@@ -5,7 +5,12 @@ n_vocab × n_vocab circuits, computed from d_head-sized pieces), the previous-to
 the positional QK circuit, the induction evidence (K-composition with a previous-token head
 against the random baseline, OV copying, same matching of the K-composition QK circuit) and the
 behavioural prefix-matching and copying scores on repeated random tokens; then the top
-Q/K/V composition pairs with their baselines. ``--json`` prints the same as one JSON object.
+Q/K/V composition pairs with their baselines. Induction heads are recognised by either route
+(K-composition with a previous-token head, as in the paper, or Q-composition with a same-token
+head), the route is named, and heads where the weights-only and the behavioural verdicts
+differ are flagged. WEIGHTS may be a shipped model's name (``tensoralg models``); with a model
+card (shipped, or OUT.json beside the weights) tokens are named by their strings, e.g. in the
+pairs each head's OV circuit raises most. ``--json`` prints the same as one JSON object.
 A LayerNorm model is analysed after the standard weight processing (C21–C24) unless --no-process.
 """
 
@@ -13,14 +18,17 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 
 from ..models.circuits import copying_scores, head_weights, label, ov_circuits, qk_circuits, qk_frame
 from ..models.composition import composition_scores
-from ..models.induction import behavioural_scores, induction_evidence, previous_token_evidence
 from ..models.checkpoints import load_checkpoint
+from ..models.induction import behavioural_scores, disagreements, previous_token_evidence, route_evidence
 from ..models.processing import STANDARD, process_weights
+from ..models.registry import resolve
+from ..models.skip_trigrams import MAX_VOCAB
 from . import non_negative_int, positive_int
 
 
@@ -28,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("analyze", help="copying, composition and induction statistics of a weights file",
                                    description=__doc__.split("\n\n")[1])
     parser.add_argument("weights", metavar="WEIGHTS",
-                        help=".npz or .safetensors file (tensoralg, TransformerLens or Hugging Face GPT-2 naming) or a checkpoint directory")
+                        help=".npz or .safetensors file (tensoralg, TransformerLens or Hugging Face GPT-2 naming) a checkpoint directory, or a shipped model's name")
     parser.add_argument("--heads", type=positive_int, default=None, metavar="N",
                         help="heads per layer of a Hugging Face checkpoint without config.json")
     parser.add_argument("--no-process", action="store_true",
@@ -49,9 +57,19 @@ def _number(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), 6)
 
 
+def _source(weights: str) -> tuple[Path, tuple[str, ...] | None]:
+    """What to load and its token strings: a file (with its card, if any), a checkpoint directory, or a shipped name."""
+    path = Path(weights)
+    if path.is_dir():
+        return path, None
+    source = resolve(weights)  # a file, else a shipped name, else WeightsError listing the shipped models
+    return source.weights, source.vocabulary
+
+
 def analyze(args: argparse.Namespace) -> dict:
     """The report as a JSON-ready dictionary."""
-    model = load_checkpoint(args.weights, heads=args.heads, score_scale=args.score_scale, layer_norm=args.layer_norm)
+    path, vocabulary = _source(args.weights)
+    model = load_checkpoint(path, heads=args.heads, score_scale=args.score_scale, layer_norm=args.layer_norm)
     processing = [step.__name__ for step in STANDARD] if model.layer_norm and not args.no_process else []
     model = process_weights(model) if processing else model
     heads = head_weights(model)
@@ -60,16 +78,15 @@ def analyze(args: argparse.Namespace) -> dict:
     matching = copying_scores(qk_circuits(heads, frame))
     composition = composition_scores(heads, np.random.default_rng(args.seed))
     previous = previous_token_evidence(heads) if model.W_pos is not None else None
-    induction = (
-        {e.head: e for e in induction_evidence(heads, composition, previous, copying=copying, frame=frame)}
-        if previous else {}
-    )
+    routes = route_evidence(heads, composition, previous, copying=copying, frame=frame, same=matching)
+    induction = {e.head: e for e in routes if e.route == "K-composition"}
     # A repeated sequence needs 2·seq_len ≤ n_ctx with seq_len ≥ 2; shorter contexts have no behavioural score.
     too_short = args.seq_len is None and model.n_ctx is not None and model.n_ctx < 4
     behaviour = (
         None if args.no_behaviour or too_short
         else behavioural_scores(model, np.random.default_rng(args.seed), args.seq_len, args.sequences)
     )
+    ov_top = _ov_top(heads, vocabulary) if model.n_vocab <= MAX_VOCAB else None
     rows = []
     for i, head in enumerate(heads.labels):
         e = induction.get(head)
@@ -79,10 +96,15 @@ def analyze(args: argparse.Namespace) -> dict:
             "previous_token": None if previous is None else _number(previous[i].score),
             "previous_token_candidate": bool(previous and previous[i].is_candidate),
             "induction": None if e is None else {
-                "previous_token_head": label(e.previous_token_head), "k_composition": _number(e.k_composition),
-                "k_composition_z": _number(e.k_composition_z), "ov_copying": _number(e.ov_copying),
-                "same_matching": _number(e.same_matching), "is_candidate": e.is_candidate,
+                "previous_token_head": label(e.partner), "k_composition": _number(e.composition),
+                "k_composition_z": _number(e.composition_z), "ov_copying": _number(e.ov_copying),
+                "same_matching": _number(e.matching), "is_candidate": e.is_candidate,
             },
+            "routes": [{"route": r.route, "partner": label(r.partner), "composition": _number(r.composition),
+                        "composition_z": _number(r.composition_z), "ov_copying": _number(r.ov_copying),
+                        "matching": _number(r.matching), "is_candidate": r.is_candidate}
+                       for r in routes if r.head == head],
+            "ov_top": None if ov_top is None else ov_top[i],
             "prefix_matching": None if behaviour is None else _number(behaviour.prefix_matching[i]),
             "behavioural_copying": None if behaviour is None else _number(behaviour.copying[i]),
         })
@@ -93,7 +115,13 @@ def analyze(args: argparse.Namespace) -> dict:
                   "mlp": any(m is not None for m in model.mlps), "processing": processing},
         "heads": rows,
         "previous_token_heads": [r["head"] for r in rows if r["previous_token_candidate"]],
-        "induction_heads": [r["head"] for r in rows if r["induction"] and r["induction"]["is_candidate"]],
+        "induction_heads": sorted({label(r.head) for r in routes if r.is_candidate}),
+        "induction_routes": [{"head": label(r.head), "route": r.route, "partner": label(r.partner)} for r in routes if r.is_candidate],
+        "disagreements": None if behaviour is None else [
+            {"head": label(d.head), "weights_say_induction": d.weights_say, "behaviour_says_induction": d.behaviour_says,
+             "prefix_matching": _number(d.prefix_matching), "behavioural_copying": _number(d.copying)}
+            for d in disagreements(routes, behaviour)],
+        "vocabulary": vocabulary is not None,
         "composition": {
             "baseline": {m: {"mean": _number(b.mean), "std": _number(b.std), "rms": _number(b.rms), "samples": b.samples}
                          for m, b in composition.baseline.items()},
@@ -103,8 +131,27 @@ def analyze(args: argparse.Namespace) -> dict:
     }
 
 
+def _ov_top(heads, vocabulary, count: int = 3) -> list[list[str]]:
+    """Per head, the ``count`` (source → output) pairs its centred OV circuit raises most, as token strings."""
+    ov = ov_circuits(heads).dense()
+    ov = ov - ov.mean(axis=-2, keepdims=True)
+    n = ov.shape[-1]
+    name = (lambda t: str(t)) if vocabulary is None else (lambda t: vocabulary[t])
+    out = []
+    for circuit in ov:
+        flat = [i for i in np.argsort(-circuit.ravel(), kind="stable")[:count] if circuit.flat[i] > 0]
+        out.append([f"{name(int(i % n))} → {name(int(i // n))}" for i in flat])
+    return out
+
+
 def _cell(x: float | None, width: int = 8) -> str:
     return f"{'-':>{width}}" if x is None else f"{x:>{width}.3f}"
+
+
+def _route_text(e: dict) -> str:
+    matching = "K-path same-matching" if e["route"] == "K-composition" else "next-position matching"
+    return (f"{'INDUCTION' if e['is_candidate'] else 'no'}: {e['route'][0]}-comp with {e['partner']} {e['composition']:.3f} "
+            f"(z {e['composition_z']:.1f}), OV copying {e['ov_copying']:.3f}, {matching} {e['matching']:.3f}")
 
 
 def _text(report: dict) -> str:
@@ -119,11 +166,7 @@ def _text(report: dict) -> str:
         f"{'head':<6} {'copying':>8} {'same-mat':>8} {'prev-tok':>8} {'prefix':>8} {'beh-copy':>8}  induction evidence",
     ]
     for r in report["heads"]:
-        e = r["induction"]
-        evidence = "-" if e is None else (
-            f"{'INDUCTION' if e['is_candidate'] else 'no'}: K-comp with {e['previous_token_head']} {e['k_composition']:.3f} "
-            f"(z {e['k_composition_z']:.1f}), OV copying {e['ov_copying']:.3f}, K-path same-matching {e['same_matching']:.3f}"
-        )
+        evidence = "; ".join(_route_text(e) for e in sorted(r["routes"], key=lambda e: not e["is_candidate"])) or "-"
         prev = _cell(r["previous_token"]) + ("*" if r["previous_token_candidate"] else " ")
         lines.append(f"{r['head']:<6} {_cell(r['copying'])} {_cell(r['same_matching'])} {prev}{_cell(r['prefix_matching'])} "
                      f"{_cell(r['behavioural_copying'])}  {evidence}")
@@ -131,7 +174,18 @@ def _text(report: dict) -> str:
         "",
         f"previous-token heads (*): {', '.join(report['previous_token_heads']) or 'none'}"
         + ("" if m["n_ctx"] else " (no positional embeddings)"),
-        f"induction heads: {', '.join(report['induction_heads']) or 'none'}",
+        "induction heads (weights only): " + (", ".join(f"{e['head']} ({e['route']} with {e['partner']})"
+                                                          for e in report["induction_routes"]) or "none"),
+    ]
+    if report["disagreements"] is not None:
+        lines.append("weights and behaviour disagree on: " + (", ".join(
+            f"{d['head']} (weights: {'induction' if d['weights_say_induction'] else 'not induction'}, behaviour: "
+            f"{'induction' if d['behaviour_says_induction'] else 'not induction'})" for d in report["disagreements"])
+            or "no head"))
+    if report["heads"] and report["heads"][0]["ov_top"] is not None:
+        lines += ["", "pairs each head's OV circuit raises most (attended token → raised output):"]
+        lines += [f"{r['head']:<6} " + (", ".join(r["ov_top"]) or "-") for r in report["heads"]]
+    lines += [
         "",
         "top composition pairs (baseline: random heads of the same shapes, mean ± std):",
         f"{'mode':<5} {'writer':<7} {'reader':<7} {'score':>7} {'baseline':>15} {'ratio':>6}",

@@ -42,7 +42,8 @@ import numpy as np
 from ..errors import WeightsError
 from .model import Model, causal_softmax, layer_norm
 from .toy_models import induction_model
-from .weights import load_weights, read_arrays
+from .registry import resolve, shipped_models
+from .weights import read_arrays
 
 #: File keys: (name, axes). Masks are optional (a dictionary after step 1 only has none).
 _KEYS = (
@@ -309,38 +310,26 @@ def find_dictionary(ref: str | Path) -> Path:
     return Path(ref)
 
 
-#: Models known by name (no file needed).
+#: Models known by name without a file (besides the shipped ones of :mod:`tensoralg.models.registry`).
 BUILTIN = {"c18-induction": lambda: induction_model()}
 
 
 def load_model(ref: str) -> tuple[Model, list[str], str]:
-    """(model, token strings, the reference to store) for a built-in name or a weights file.
+    """(model, token strings, the reference to store) for a built-in name, a shipped model's name
+    or a weights file (its model card beside it, if any, names the tokens; else their ids).
 
-    A file's token strings come from the model card next to it (``NAME.json`` with a
-    ``vocabulary`` list), else the token ids; the built-in models name their tokens A, B, C, ….
+    The reference stored in a dictionary is the name, or the file's absolute path. The built-in
+    models name their tokens A, B, C, ….
     """
-    if ref in BUILTIN:
+    if ref in BUILTIN and not Path(ref).exists():
         model = BUILTIN[ref]()
         letters = string.ascii_uppercase
         return model, [letters[t] if t < 26 else str(t) for t in range(model.n_vocab)], ref
     path = Path(ref)
-    if not path.exists():
-        raise WeightsError(f"unknown model {ref!r}: not a file and not a built-in name ({', '.join(BUILTIN)})")
-    model = load_weights(path)
-    return model, _card_vocab(path, model.n_vocab), str(path.resolve())
-
-
-def _card_vocab(path: Path, n_vocab: int) -> list[str]:
-    card = path.with_suffix(".json")
-    vocab = None
-    if card.is_file():
-        try:
-            content = json.loads(card.read_text(encoding="utf-8"))
-            vocab = content.get("vocabulary", content.get("vocab"))
-        except (json.JSONDecodeError, AttributeError, UnicodeDecodeError) as exc:
-            raise WeightsError(f"model card {card} is not a JSON object: {exc}") from None
-    if vocab is None:
-        return [str(t) for t in range(n_vocab)]
-    if not isinstance(vocab, list) or len(vocab) != n_vocab or not all(isinstance(v, str) for v in vocab):
-        raise WeightsError(f"model card {card}: 'vocabulary' must list {n_vocab} strings (n_vocab of the model)")
-    return vocab
+    if not path.is_file() and ref not in {m.name for m in shipped_models()}:
+        raise WeightsError(f"unknown model {ref!r}: not a file, a shipped model ({', '.join(m.name for m in shipped_models()) or 'none'}) "
+                           f"or a built-in one ({', '.join(BUILTIN)})")
+    source = resolve(ref)
+    model = source.load()
+    vocabulary = list(source.vocabulary) if source.vocabulary is not None else [str(t) for t in range(model.n_vocab)]
+    return model, vocabulary, str(path.resolve()) if path.is_file() else source.name

@@ -1,9 +1,8 @@
-"""Training with torch (the ``train`` extra: ``pip install 'tensoralg[train]'``).
+"""Training the shipped models on synthetic text with a planted ground truth.
 
-Importing this package does not import torch; each module imports it when it runs, and the
-command line turns a missing torch into a one-line error (exit 2). Everything trained here is
-saved as safetensors and read back by the numpy side in :mod:`tensoralg.models`, so analysis
-never needs torch.
+:mod:`.data` (the seeded numpy generator) and :mod:`.evaluation` need only numpy;
+:mod:`.train` imports PyTorch lazily when a run starts (the ``train`` extra) and
+:mod:`.torch_model` is the only module that imports it at the top.
 
-May import: :mod:`tensoralg.errors`, :mod:`tensoralg.algebra` and :mod:`tensoralg.models`.
+May import: :mod:`tensoralg.errors` and :mod:`tensoralg.models`. Nothing in the core imports this package.
 """
