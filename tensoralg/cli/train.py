@@ -43,9 +43,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(card, indent=2, ensure_ascii=False))
     else:
-        loss = card["evaluation"]["loss"]
+        evaluation = card["evaluation"]
+        loss, planted = evaluation["loss"], evaluation.get("planted_trigram")
+        extra = "" if loss["second copy"] is None else (
+            f"; first copies {loss['first copy']:.4f}, second copies {loss['second copy']:.4f} nats")
+        if planted:
+            extra += (f"; P(c | a … b) {planted['model_probability_of_c']:.3f} (generator "
+                      f"{planted['generator_probability_of_c']:.3f}, background {planted['background_probability_of_c']:.3f})")
         print(f"{config.name}: {config.steps} steps in {card['training']['seconds']:.1f} s; final loss "
-              f"{card['final_loss']['train']:.4f} (train), {card['final_loss']['held_out']:.4f} (held out) nats; "
-              f"first copies {loss['first copy']}, second copies {loss['second copy']}")
+              f"{card['final_loss']['train']:.4f} (train), {card['final_loss']['held_out']:.4f} (held out) nats{extra}")
         print(f"wrote {result.weights} and {result.card_path}")
     return 0

@@ -11,6 +11,7 @@ writes them), so token strings reach the output for any model that has one.
 >>> resolve("attn-only-2l").weights.name
 'attn-only-2l.safetensors'
 >>> resolve("attn-only-1l").vocabulary[:2]
+('zora', 'zuga')
 """
 
 from __future__ import annotations

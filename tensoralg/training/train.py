@@ -57,7 +57,7 @@ class TrainConfig:
     eval_every: int = 250
     eval_sequences: int = 256
     seed: int = 0
-    threads: int = 2
+    threads: int = 1
 
     def to_json(self) -> dict:
         return {**asdict(self), "data": self.data.to_json(), "heads": list(self.heads)}
@@ -72,21 +72,21 @@ PRESETS: dict[str, TrainConfig] = {
     "attn-only-1l": TrainConfig(
         "attn-only-1l",
         "1-layer attention-only model trained on text with planted skip-trigrams a … b → c",
-        DataConfig(n_vocab=128, n_ctx=32, seed=1, n_triples=36, shared=4, fire=0.9, p_a=0.06, p_b=0.06),
-        heads=(8,), d_model=64, d_head=16, positional=False, steps=3000, batch_size=64, lr=3e-3,
+        DataConfig(n_vocab=96, n_ctx=32, seed=1, n_triples=32, shared=2, fire=0.9, p_a=0.06, p_b=0.06),
+        heads=(8,), d_model=96, d_head=16, positional=False, steps=3000, batch_size=64, lr=3e-3,
     ),
     "attn-only-2l": TrainConfig(
         "attn-only-2l",
         "2-layer attention-only model with positional embeddings trained on text with repeated random segments",
-        DataConfig(n_vocab=64, n_ctx=64, seed=2, repeat=1.0, segment=(4, 16), copies=(2, 4)),
-        heads=(4, 4), d_model=64, d_head=16, steps=3000, batch_size=32, lr=3e-3,
+        DataConfig(n_vocab=64, n_ctx=32, seed=2, repeat=1.0, segment=(2, 8), copies=(2, 6)),
+        heads=(4, 4), d_model=64, d_head=16, steps=2000, batch_size=64, lr=1e-2, weight_decay=0.0,
     ),
     "tiny": TrainConfig(
         "tiny",
         "a 2-layer model of a few thousand weights, for tests: a few dozen steps lower its loss",
         DataConfig(n_vocab=16, n_ctx=16, seed=3, n_triples=2, repeat=0.5, segment=(2, 6)),
         heads=(2, 2), d_model=16, d_head=4, steps=40, batch_size=16, lr=1e-2, warmup=5, eval_every=20,
-        eval_sequences=32, threads=1,
+        eval_sequences=32,
     ),
 }
 
