@@ -132,3 +132,26 @@ def test_train_then_read_pairs(files, capsys):
     assert {"l0", "live", "kl", "key_bias_share", "pairs", "loss"} <= set(info["figures"])
     assert main(["qk-pairs", str(out), "--top", "1"]) == 0
     assert "L1H0" in capsys.readouterr().out
+
+
+def test_the_shipped_two_layer_dictionary_reads_induction_on_every_head(capsys):
+    """attn-only-2l: its four layer-1 heads are K-composition induction heads (tensoralg analyze)."""
+    assert main(["qk-pairs", "qk-attn-only-2l-L1", "--top", "1", "--json", "--sequences", "32"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"] == "attn-only-2l" and [h["head"] for h in report["heads"]] == ["L1H0", "L1H1", "L1H2", "L1H3"]
+    for head in report["heads"]:
+        (top,) = head["pairs"]
+        assert top["mechanism"] == "induction", head
+        word = set(top["query"]["tokens"]) & set(top["key"]["tokens"])
+        assert word and all(t.isalpha() for t in word)  # the card's token strings, e.g. 'gagu'
+
+
+def test_corpus_is_the_models_training_distribution_when_its_card_has_one():
+    from tensoralg.models.qk_metrics import repeated_segment_tokens
+    from tensoralg.training.qk_dictionary import corpus_for
+
+    assert corpus_for("c18-induction") is repeated_segment_tokens
+    shipped = corpus_for("attn-only-2l")
+    tokens = shipped(np.random.default_rng(0), 64, 32, 5)
+    assert shipped is not repeated_segment_tokens and tokens.shape == (5, 32) and tokens.max() < 64
+    np.testing.assert_array_equal(tokens, shipped(np.random.default_rng(0), 64, 32, 5))

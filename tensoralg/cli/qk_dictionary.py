@@ -5,7 +5,8 @@ Step 1 trains the transcoders on the pattern KL with auxiliary query/key reconst
 and an L1 penalty; step 2 trains masks over the feature map M[i,j,h] = ⟨D_Q[:,i]_h, D_K[:,j]_h⟩
 with an L0.5 penalty (with and without the b_Qᵀ D_K a_K term, and a shuffled-positions control).
 The figures measured on held-out sequences are printed and stored in the file's metadata.
-MODEL is a weights file or a built-in model name.
+MODEL is a weights file, a shipped model's name or a built-in model name; sequences come from the
+model's own training distribution when its card describes one, else random tokens with a repeat.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training.qk_dictionary import PRESETS, require_torch, train_qk_dictionary
+    from ..training.qk_dictionary import PRESETS, corpus_for, require_torch, train_qk_dictionary
 
     require_torch()
     if args.output.suffix != ".safetensors":
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     model, _, ref = load_model(args.model)
     if args.layer >= len(model.layers):
         raise WeightsError(f"layer {args.layer} does not exist: the model has {len(model.layers)} layers")
-    dictionary, _ = train_qk_dictionary(model, args.layer, config, model_ref=ref)
+    dictionary, _ = train_qk_dictionary(model, args.layer, config, model_ref=ref, corpus=corpus_for(ref))
     save_dictionary(dictionary, args.output)
     figures = dictionary.info["figures"]
     if args.json:

@@ -1,8 +1,9 @@
 """``tensoralg qk-pairs DICT``: the surviving query-feature × key-feature pairs of a QK
 dictionary, per head, ranked by how much score they add where the head attends.
 
-Each feature is described by what it reads on a repeated-segment corpus (current token,
-previous token or position, with the model's token strings) and its top-activating examples;
+Each feature is described by what it reads (current token, previous token or position, with the
+model's token strings) and its top-activating examples, on the model's training distribution
+when its card describes one, else on random tokens with a repeated segment;
 a pair matching a known mechanism is labelled (induction: "current token is X" × "previous
 token was X"; previous-token: "position is p" × "position is p − 1"). After the pairs, rows with
 query "b_Q" list the key-feature × query-bias term b_Qᵀ D_K a_K. numpy only (no torch).
@@ -19,7 +20,8 @@ from ..errors import WeightsError
 from ..models.circuits import label
 from ..models.qk_dictionary import find_dictionary, load_model, read_dictionary
 from ..models.qk_features import FeatureReading, context, describe, feature_pairs, mechanism, read_features
-from ..models.qk_metrics import layer_data, repeated_segment_tokens, surviving_pairs
+from ..models.qk_metrics import layer_data, surviving_pairs
+from ..training.qk_dictionary import corpus_for
 from . import non_negative_int
 from .qk_dictionary import summary
 
@@ -76,7 +78,7 @@ def pairs_report(args: argparse.Namespace) -> dict:
         raise WeightsError(f"the dictionary (layer {dictionary.layer}, {dictionary.n_heads} heads of d_head {dictionary.d_head}, "
                            f"d_model {dictionary.d_model}) does not fit the model {ref}")
     heads = range(dictionary.n_heads) if args.head is None else [_head(args.head, dictionary.layer, dictionary.n_heads)]
-    tokens = repeated_segment_tokens(np.random.default_rng(args.seed), model.n_vocab, model.n_ctx, max(args.sequences, 1))
+    tokens = corpus_for(ref)(np.random.default_rng(args.seed), model.n_vocab, model.n_ctx, max(args.sequences, 1))
     data = layer_data(model, tokens, dictionary.layer)
     a_q, a_k = dictionary.encode(data.residuals)
     readings = {"Q": read_features(a_q, tokens), "K": read_features(a_k, tokens)}

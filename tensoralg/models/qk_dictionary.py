@@ -175,7 +175,12 @@ class QKDictionary:
         bq, bk = self.b_Q.reshape(self.n_heads, self.d_head), self.b_K.reshape(self.n_heads, self.d_head)
         dq = self.D_Q.reshape(self.n_heads, self.d_head, -1)
         dk = self.D_K.reshape(self.n_heads, self.d_head, -1)
-        bilinear = np.einsum("...ip,pqh,...jq->...hij", a_q, m * mask, a_k, optimize=True)
+        weights = m * mask
+        p, q, h = weights.shape
+        # a_Q (M ⊙ m)_h a_Kᵀ with two BLAS products: (… n × p)(p × q·h) → … h × n × q, then × a_Kᵀ
+        left = np.moveaxis((a_q @ weights.reshape(p, q * h)).reshape(a_q.shape[:-1] + (q, h)), -1, -3)
+        # contiguous operands keep numpy's matmul on BLAS (a strided one falls back to a slow loop)
+        bilinear = np.ascontiguousarray(left) @ np.ascontiguousarray(np.swapaxes(a_k, -1, -2))[..., None, :, :]
         key_bias = np.einsum("he,heq,...jq->...hj", bq, dk, a_k)[..., None, :]
         query_bias = np.einsum("...ip,hep,he->...hi", a_q, dq, bk)[..., :, None]
         constant = np.einsum("he,he->h", bq, bk)[:, None, None]

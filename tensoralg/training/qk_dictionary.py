@@ -30,10 +30,32 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from ..errors import ShapeError, TensoralgError
+from ..errors import ShapeError, TensoralgError, WeightsError
 from ..models.model import Model, layer_norm
 from ..models.qk_dictionary import QKDictionary
 from ..models.qk_metrics import LayerData, evaluate, layer_data, repeated_segment_tokens
+
+
+def corpus_for(ref: str):
+    """How to draw token sequences for the model named ``ref``: its own training distribution when its
+    model card describes one (the shipped models: :class:`tensoralg.training.data.Grammar`), else
+    :func:`tensoralg.models.qk_metrics.repeated_segment_tokens`. numpy only."""
+    from ..models.registry import resolve
+    from .data import DataConfig, Grammar
+
+    try:
+        card = resolve(ref).card or {}
+    except WeightsError:  # a built-in model has no card
+        card = {}
+    data = card.get("training", {}).get("data") if isinstance(card.get("training"), dict) else None
+    if data is None:
+        return repeated_segment_tokens
+    grammar = Grammar.build(DataConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}))
+
+    def training_distribution(rng: np.random.Generator, n_vocab: int, n_ctx: int, sequences: int) -> np.ndarray:
+        return grammar.sample(rng, sequences).tokens
+
+    return training_distribution
 
 
 class TorchMissingError(TensoralgError):
@@ -53,17 +75,17 @@ def require_torch():
 class QKTrainConfig:
     """Sizes, steps and loss weights of both steps (``d_hidden`` per transcoder)."""
 
-    d_hidden: int = 64
-    steps: int = 1500
+    d_hidden: int = 128
+    steps: int = 3000
     mask_steps: int = 1000
     batch: int = 32
-    sequences: int = 512
+    sequences: int = 2048
     eval_sequences: int = 64
     lr: float = 3e-3
     mask_lr: float = 1e-2
     sparsity: float = 0.1
     aux: float = 0.1
-    mask_sparsity: float = 1.0
+    mask_sparsity: float = 0.1
     prune: float = 0.05
     seed: int = 0
     threads: int = 1  # small matrices: more threads mostly spin-wait on a shared machine
