@@ -202,6 +202,8 @@ def test_mechanism_labels():
     assert mechanism(reading("current", (2,)), reading("previous", (3,))) == ""
     assert mechanism(reading("previous", (2,)), reading("current", (2,))) == ""
     assert mechanism(reading("position", (4,)), reading("position", (3,))) == "previous-token"
+    assert mechanism(reading("position", (4,)), reading("position", (4,))) == ""
+    assert mechanism(reading("current", (2, 5)), reading("current", (5,))) == "same-token"
     assert mechanism(None, reading("previous", (2,))) == ""
 
 

@@ -5,7 +5,8 @@ Each feature is described by what it reads (current token, previous token or pos
 model's token strings) and its top-activating examples, on the model's training distribution
 when its card describes one, else on random tokens with a repeated segment;
 a pair matching a known mechanism is labelled (induction: "current token is X" × "previous
-token was X"; previous-token: "position is p" × "position is p − 1"). After the pairs, rows with
+token was X"; previous-token: "position is p" × "position is p − 1"; same-token: "current token
+is X" × "current token is X"). After the pairs, rows with
 query "b_Q" list the key-feature × query-bias term b_Qᵀ D_K a_K. numpy only (no torch).
 """
 

@@ -15,8 +15,9 @@ pair is ranked by
 how much it raises the score where head h attends above the row average (0 for any c that
 depends on i only). The key-bias term b_Qᵀ D_K a_K is listed the same way with a_Q,p ≡ 1.
 A pair reads as the induction mechanism when the query feature reads "current token is X" and
-the key feature "previous token was X" with a shared X, and as the previous-token mechanism when
-it reads "position is p" against "position is p − 1".
+the key feature "previous token was X" with a shared X, as the previous-token mechanism when
+it reads "position is p" against "position is p − 1", and as a same-token head (the first step of
+the Q-composition route to induction) when both read "current token is X".
 
 >>> tokens = np.array([[0, 1, 0, 1]])
 >>> acts = np.array([[[2.0], [0.0], [2.0], [0.0]]])
@@ -121,11 +122,13 @@ def feature_pairs(dictionary: QKDictionary, residuals: np.ndarray, patterns: np.
 
 
 def mechanism(query: FeatureReading | None, key: FeatureReading) -> str:
-    """The known mechanism a pair of readings matches: "induction", "previous-token" or ""."""
+    """The known mechanism a pair of readings matches: "induction", "previous-token", "same-token" or ""."""
     if query is None:
         return ""
     if query.kind == "current" and key.kind == "previous" and set(query.values) & set(key.values):
         return "induction"
+    if query.kind == "current" and key.kind == "current" and set(query.values) & set(key.values):
+        return "same-token"
     if query.kind == "position" and key.kind == "position" and {v - 1 for v in query.values} & set(key.values):
         return "previous-token"
     return ""
