@@ -16,6 +16,9 @@ settings.register_profile(
 settings.register_profile("dev", max_examples=200, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# Fixture generators need torch/transformers, which only regenerating the fixtures installs.
+collect_ignore_glob = ["tests/fixtures/*.py"]
+
 # The training module that imports torch at its top is collected (for doctests) only where the
 # optional train extra is installed; the rest of the package never needs torch.
 try:

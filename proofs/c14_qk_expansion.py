@@ -42,7 +42,8 @@ from tensoralg.algebra.evaluate import evaluate
 from tensoralg.paths.expansion import TermValues, iter_score_terms, unexpanded_scores
 from tensoralg.algebra.expr import Apply, Bilinear, Expr, Identity, Product, Sum, Tensor, atom, sum_of
 from tensoralg.models.model import causal_softmax
-from tensoralg.proofs._shared import draw_model, draw_run
+from tensoralg.formula.parsing import parse
+from tensoralg.proofs._shared import C14_CLOSED, C14_FORM, draw_model, draw_run
 from tensoralg.algebra.symbols import standard_symbol
 from tensoralg.paths.term_counts import score_counts, total
 
@@ -96,6 +97,10 @@ def derive() -> list[Derivation]:
             Step(Bilinear(W_QK, READ, READ)),
             Step(Bilinear(W_QK, READ_EXPANDED, READ_EXPANDED), "P = Id⊗W_E + Σ_h A^h⊗W_OV^h W_E (mixed product)"),
             Step(closed_form(), "bilinear in each side: (Id⊗Id⊗M)∘(A_p⊗W_p, B⊗V) = A_p⊗B⊗W_pᵀ M V"),
+        ]),
+        Derivation("for every number of heads in layer 1: Σ_{h∈H1} a formal sum (C27)", [
+            Step(parse(C14_FORM)),
+            Step(parse(C14_CLOSED), "bilinear in each side, each side a sum over H1 with its own index"),
         ]),
     ]
 

@@ -152,7 +152,7 @@ def _loss_report(rng: np.random.Generator) -> str:
     marginal = np.diff(cumulative)
     parts = [f"{name} {loss:.4f}" for name, loss in zip(ORDER_NAMES, cumulative)]
     return (
-        f"random default model (heads 2,2), 16 × 6 random tokens, nats: " + "; ".join(parts)
+        "random default model (heads 2,2), 16 × 6 random tokens, nats: " + "; ".join(parts)
         + f"; marginal change in loss when added (negative = the order helps): single heads {marginal[0]:+.4f}, "
         f"virtual heads {marginal[1]:+.4f}"
         + f" (uniform prediction: ln {model.n_vocab} = {np.log(model.n_vocab):.4f})"

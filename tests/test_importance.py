@@ -70,3 +70,16 @@ def test_bad_input(call, message):
     model, sequences = draw(0, (1, 1), False)
     with pytest.raises(ShapeError, match=message):
         call(model, sequences)
+
+
+def test_float32_weights_are_summed_in_float64(tmp_path):
+    """A model loaded from a float32 file keeps float32 arrays; the table still sums to float64 round-off."""
+    from tensoralg.models.weights import load_weights, model_arrays, write_arrays
+
+    model, sequences = draw(2, (2, 2), True)
+    path = tmp_path / "m.safetensors"
+    write_arrays({k: v.astype(np.float32) if v.ndim else v for k, v in model_arrays(model).items()}, path)
+    loaded = load_weights(path)
+    assert loaded.W_E.dtype == np.float32
+    table = importance(loaded, sequences, {"all": [np.ones(s.size - 1, bool) for s in sequences]})
+    assert table.max_sum_error < 1e-9

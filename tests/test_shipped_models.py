@@ -86,3 +86,26 @@ def test_unknown_model_name_is_one_line(capsys):
     assert "not a shipped model (shipped: attn-only-1l, attn-only-2l)" in err and err.count("\n") == 1
     with pytest.raises(WeightsError, match="no such file"):
         resolve("nothing-here.safetensors")
+
+
+def test_convert_takes_a_shipped_name(tmp_path, capsys):
+    out = tmp_path / "tl.safetensors"
+    assert main(["convert", "attn-only-2l", str(out), "--to", "transformer-lens"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    from tensoralg.models.weights import load_weights
+
+    np.testing.assert_allclose(load_weights(out).W_E, resolve("attn-only-2l").load().W_E)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_cards_evaluation_is_reproduced_from_the_shipped_weights(name):
+    """The card's figures come from these weights: tensoralg's forward pass on the card's held-out draw."""
+    from tensoralg.training.data import DataConfig, Grammar
+    from tensoralg.training.evaluation import evaluate
+
+    source = resolve(name)
+    training = source.card["training"]
+    grammar = Grammar.build(DataConfig(**training["data"]))
+    assert list(grammar.vocabulary) == source.card["vocabulary"] and grammar.triples.tolist() == source.card["triples"]
+    figures = evaluate(source.load(), grammar, np.random.default_rng([training["seed"], 3]))
+    assert figures == source.card["evaluation"]

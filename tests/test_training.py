@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from tensoralg.cli import main
-from tensoralg.models.model import forward
+from tensoralg.models.model import forward, with_weights
 from tensoralg.models.registry import resolve
-from tensoralg.models.weights import load_weights
+from tensoralg.models.weights import load_weights, model_arrays, write_arrays
 from tensoralg.training.train import PRESETS, TrainingError, preset, with_steps
 
 torch = pytest.importorskip("torch")
@@ -17,7 +17,7 @@ from tensoralg.training.torch_model import AttentionOnly, to_model  # noqa: E402
 
 
 @pytest.mark.parametrize("heads, positional", [((2, 3), True), ((1,), False), ((2, 1, 2), True)])
-def test_torch_logits_are_tensoralgs_forward_pass(heads, positional):
+def test_torch_logits_are_tensoralgs_forward_pass(heads, positional, tmp_path):
     """The saved weights reproduce torch's logits through tensoralg's own forward pass (column vectors)."""
     module = AttentionOnly(11, 9, heads, 8, 4, positional, torch.Generator().manual_seed(0))
     with torch.no_grad():  # move off the initialisation so every weight matters
@@ -26,19 +26,22 @@ def test_torch_logits_are_tensoralgs_forward_pass(heads, positional):
     tokens = np.random.default_rng(1).integers(0, 11, size=(3, 9))
     with torch.no_grad():
         ours = module(torch.as_tensor(tokens)).double().numpy()
-    model = to_model(module)
+    path = tmp_path / "w.safetensors"
+    write_arrays(model_arrays(to_model(module)), path)
+    model = load_weights(path)
     for row, sequence in enumerate(tokens):
         np.testing.assert_allclose(forward(model, sequence).logits, ours[row], rtol=1e-4, atol=1e-4)
 
 
 def test_a_transposed_unembedding_is_caught():
-    """The twin: reading W_U as if it were stored row-vector style gives other logits."""
+    """The twin: the same weights with W_U read transposed (row-vector style; square here) give other logits."""
     module = AttentionOnly(8, 6, (1,), 8, 4, True, torch.Generator().manual_seed(0))
     model = to_model(module)
     tokens = np.arange(6)
     with torch.no_grad():
         ours = module(torch.as_tensor(tokens[None])).double().numpy()[0]
-    wrong = forward(model, tokens).logits @ model.W_U @ model.W_U.T  # not the identity map
+    np.testing.assert_allclose(forward(model, tokens).logits, ours, rtol=1e-4, atol=1e-4)
+    wrong = forward(with_weights(model, W_U=model.W_U.T), tokens).logits
     assert not np.allclose(wrong, ours, atol=1e-3)
 
 

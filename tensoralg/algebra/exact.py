@@ -41,7 +41,7 @@ from .definitions import expand_definitions
 from ..errors import ShapeError, TensoralgError
 from .evaluate import evaluate_with
 from .expr import Expr, Inverse, Shape, children, symbols_in
-from .symbols import Symbol
+from .symbols import Symbol, space_size
 
 #: The Mersenne prime 2⁶¹ − 1, the modulus of the prime field.
 P61 = 2**61 - 1
@@ -116,6 +116,12 @@ class Field:
     def transpose(self, m: Matrix) -> Matrix:
         return m.transpose()
 
+    def trace(self, m: Matrix) -> Matrix:
+        total = self.scalar(Fraction(0))
+        for i in range(min(m.nrows(), m.ncols())):
+            total += m[i, i]
+        return self.matrix(1, 1, [total])
+
     def inverse(self, m: Matrix, name: str) -> Matrix:
         """M⁻¹, or SingularValueError naming the expression when M is singular."""
         try:
@@ -186,9 +192,9 @@ def random_instance(
     values: dict[Symbol, Matrix] = {}
     for symbol in sorted(set(symbols)):
         for space in symbol.shape:
-            if space not in dims:
+            if space not in dims and space_size(space) is None:
                 raise ShapeError(f"no size given for the space {space} (of {symbol.name})")
-        rows, cols = dims[symbol.rows], dims[symbol.cols]
+        rows, cols = (dims.get(space, space_size(space)) for space in symbol.shape)
         for _ in range(1000):
             if field.modulus is None:
                 raw = rng.integers(-field.entry_bound, field.entry_bound + 1, size=rows * cols)

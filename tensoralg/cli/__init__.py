@@ -18,8 +18,10 @@ from typing import Sequence
 from ..errors import TensoralgError
 
 #: Subcommand modules, in the order ``tensoralg --help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("prove", "check", "normal_form", "expand", "analyze", "convert", "models", "skip_trigrams",
-                               "importance", "train", "qk_dictionary", "qk_pairs")
+SUBCOMMANDS: tuple[str, ...] = (
+    "prove", "check", "normal_form", "expand", "analyze", "convert", "models", "skip_trigrams", "importance", "train",
+    "qk_dictionary", "qk_pairs",
+)
 
 
 def non_negative_int(text: str) -> int:

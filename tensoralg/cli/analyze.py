@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 
 from ..models.circuits import copying_scores, head_weights, label, ov_circuits, qk_circuits, qk_frame
 from ..models.composition import composition_scores
-from ..models.checkpoints import load_checkpoint
 from ..models.induction import behavioural_scores, disagreements, previous_token_evidence, route_evidence
 from ..models.processing import STANDARD, process_weights
 from ..models.registry import resolve
@@ -36,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("analyze", help="copying, composition and induction statistics of a weights file",
                                    description=__doc__.split("\n\n")[1])
     parser.add_argument("weights", metavar="WEIGHTS",
-                        help=".npz or .safetensors file (tensoralg, TransformerLens or Hugging Face GPT-2 naming) a checkpoint directory, or a shipped model's name")
+                        help=".npz or .safetensors file (tensoralg, TransformerLens or Hugging Face GPT-2 naming), a checkpoint "
+                             "directory, or a shipped model's name")
     parser.add_argument("--heads", type=positive_int, default=None, metavar="N",
                         help="heads per layer of a Hugging Face checkpoint without config.json")
     parser.add_argument("--no-process", action="store_true",
@@ -57,19 +56,10 @@ def _number(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), 6)
 
 
-def _source(weights: str) -> tuple[Path, tuple[str, ...] | None]:
-    """What to load and its token strings: a file (with its card, if any), a checkpoint directory, or a shipped name."""
-    path = Path(weights)
-    if path.is_dir():
-        return path, None
-    source = resolve(weights)  # a file, else a shipped name, else WeightsError listing the shipped models
-    return source.weights, source.vocabulary
-
-
 def analyze(args: argparse.Namespace) -> dict:
     """The report as a JSON-ready dictionary."""
-    path, vocabulary = _source(args.weights)
-    model = load_checkpoint(path, heads=args.heads, score_scale=args.score_scale, layer_norm=args.layer_norm)
+    source = resolve(args.weights)
+    model = source.load(heads=args.heads, score_scale=args.score_scale, layer_norm=args.layer_norm)
     processing = [step.__name__ for step in STANDARD] if model.layer_norm and not args.no_process else []
     model = process_weights(model) if processing else model
     heads = head_weights(model)
@@ -86,6 +76,7 @@ def analyze(args: argparse.Namespace) -> dict:
         None if args.no_behaviour or too_short
         else behavioural_scores(model, np.random.default_rng(args.seed), args.seq_len, args.sequences)
     )
+    vocabulary = source.vocabulary
     ov_top = _ov_top(heads, vocabulary) if model.n_vocab <= MAX_VOCAB else None
     rows = []
     for i, head in enumerate(heads.labels):
@@ -132,15 +123,18 @@ def analyze(args: argparse.Namespace) -> dict:
 
 
 def _ov_top(heads, vocabulary, count: int = 3) -> list[list[str]]:
-    """Per head, the ``count`` (source → output) pairs its centred OV circuit raises most, as token strings."""
-    ov = ov_circuits(heads).dense()
-    ov = ov - ov.mean(axis=-2, keepdims=True)
-    n = ov.shape[-1]
+    """Per head, the ``count`` (source → output) pairs its centred OV circuit raises most, as token strings
+    (one n_vocab × n_vocab circuit at a time)."""
+    circuits = ov_circuits(heads)
     name = (lambda t: str(t)) if vocabulary is None else (lambda t: vocabulary[t])
     out = []
-    for circuit in ov:
-        flat = [i for i in np.argsort(-circuit.ravel(), kind="stable")[:count] if circuit.flat[i] > 0]
-        out.append([f"{name(int(i % n))} → {name(int(i // n))}" for i in flat])
+    for h in range(len(heads.labels)):
+        dense = circuits[h].dense()
+        n = dense.shape[1]
+        circuit = (dense - dense.mean(axis=0, keepdims=True)).ravel()
+        top = np.argpartition(-circuit, min(count, circuit.size) - 1)[:count]
+        top = sorted((k for k in top if circuit[k] > 0), key=lambda k: (-circuit[k], k))
+        out.append([f"{name(int(k % n))} → {name(int(k // n))}" for k in top])
     return out
 
 

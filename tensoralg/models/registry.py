@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import WeightsError
+from .checkpoints import load_checkpoint
 from .model import Model
-from .weights import load_weights
 
 SHIPPED = Path(__file__).resolve().parent / "shipped"
 
@@ -41,8 +41,8 @@ class WeightsSource:
         return None if self.card is None or "vocabulary" not in self.card else tuple(self.card["vocabulary"])
 
     def load(self, **options) -> Model:
-        """The model (options as for :func:`tensoralg.models.weights.model_from_arrays`)."""
-        model = load_weights(self.weights, **options)
+        """The model (options as for :func:`tensoralg.models.checkpoints.load_checkpoint`)."""
+        model = load_checkpoint(self.weights, **options)
         vocabulary = self.vocabulary
         if vocabulary is not None and len(vocabulary) != model.n_vocab:
             raise WeightsError(f"the card {self.weights.with_suffix('.json')} lists {len(vocabulary)} tokens; "
@@ -50,14 +50,18 @@ class WeightsSource:
         return model
 
 
-def read_card(path: Path) -> dict:
-    """A model card (JSON object), or WeightsError naming the file."""
+def read_card(path: Path) -> dict | None:
+    """The model card at ``path``: a JSON object with a ``vocabulary`` list of strings. Another JSON
+    file there (not a card) gives None; a card whose vocabulary is not a list of strings, WeightsError."""
     try:
         card = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise WeightsError(f"cannot read the model card {path}: {exc}") from None
-    if not isinstance(card, dict) or not isinstance(card.get("vocabulary", []), list):
-        raise WeightsError(f"the model card {path} must be a JSON object whose vocabulary is a list of strings")
+    if not isinstance(card, dict) or "vocabulary" not in card:
+        return None
+    vocabulary = card["vocabulary"]
+    if not isinstance(vocabulary, list) or not all(isinstance(w, str) for w in vocabulary):
+        raise WeightsError(f"the model card {path}: vocabulary must be a list of strings")
     return card
 
 
@@ -68,14 +72,15 @@ def shipped_models() -> tuple[WeightsSource, ...]:
 
 
 def resolve(name_or_path: str | Path) -> WeightsSource:
-    """A shipped model's name, or a path to a weights file (with its card beside it, if there is one).
-
-    A path that exists wins over a shipped name; anything else is WeightsError listing the names.
+    """A shipped model's name, or a weights file (with its card beside it, if there is one) or a
+    checkpoint directory. A path that exists wins over a shipped name; anything else is
+    WeightsError listing the names.
     """
     path = Path(name_or_path)
-    if path.is_file():
+    if path.exists():
         card_path = path.with_suffix(".json")
-        return WeightsSource(str(name_or_path), path, read_card(card_path) if card_path.is_file() else None)
+        card = read_card(card_path) if path.is_file() and card_path.is_file() else None
+        return WeightsSource(str(name_or_path), path, card)
     for model in shipped_models():
         if model.name == str(name_or_path):
             return model

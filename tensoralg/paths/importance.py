@@ -28,7 +28,7 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -101,8 +101,17 @@ class ImportanceTable:
         return tuple(ordered if top is None else ordered[:top])
 
 
+def _float64(part):
+    """``part`` (a model, layer or MLP) with every array field in float64, so the sums are exact to
+    float64 round-off even for a model loaded from float32 weights."""
+    arrays = {f.name: np.asarray(getattr(part, f.name), dtype=np.float64) for f in fields(part)
+              if isinstance(getattr(part, f.name), np.ndarray)}
+    return replace(part, **arrays)
+
+
 def importance(model: Model, sequences: Sequence[np.ndarray], subsets: Mapping[str, Sequence[np.ndarray]]) -> ImportanceTable:
-    """The table over ``sequences``; ``subsets[name][s]`` is a boolean mask over the n − 1 predictions of sequence s."""
+    """The table over ``sequences``; ``subsets[name][s]`` is a boolean mask over the n − 1 predictions of sequence s.
+    The computation runs in float64 whatever the model's dtype."""
     if not sequences:
         raise ShapeError("importance needs at least one sequence")
     for name, masks in subsets.items():
@@ -112,6 +121,8 @@ def importance(model: Model, sequences: Sequence[np.ndarray], subsets: Mapping[s
             if np.shape(mask) != (np.size(tokens) - 1,):
                 raise ShapeError(f"subset {name!r}, sequence {s}: mask of shape {np.shape(mask)}; "
                                  f"expected ({np.size(tokens) - 1},), one per predicted token")
+    model = replace(_float64(model), layers=tuple(_float64(layer) for layer in model.layers),
+                    mlps=tuple(None if mlp is None else _float64(mlp) for mlp in model.mlps))
     architecture = Architecture.from_model(model)
     terms = list(iter_logit_terms(architecture))
     paths = sorted({t.heads for t in terms}, key=lambda h: (len(h), h))

@@ -1,6 +1,6 @@
 """Synthetic text with a known answer: a seeded generator of token sequences (numpy only).
 
-The vocabulary is ``n_vocab`` word-like strings ("kemo", "tasul", …). A sequence is drawn
+The vocabulary is ``n_vocab`` word-like strings ("kemo", "zora", …). A sequence is drawn
 position by position from three mechanisms, so every fact a trained model could learn is
 planted and known:
 
@@ -22,7 +22,8 @@ planted and known:
 
 Position i's label (``Batch.kinds[:, i]``) describes the prediction of token i + 1:
 ORDINARY, FIRST (inside a first copy), SECOND (inside the second copy, predictable by
-induction), LATER (inside a third or later copy) or TRIGRAM (a planted triple applied: c was drawn with probability ``fire``).
+induction), LATER (inside a third or later copy) or TRIGRAM (a planted triple applied:
+P(next = c) = fire + (1 − fire)·P(c | b)).
 
 >>> grammar = Grammar.build(DataConfig(n_vocab=40, n_ctx=24, n_triples=6, repeat=1.0, seed=1))
 >>> batch = grammar.sample(np.random.default_rng(0), 3)
@@ -47,7 +48,7 @@ _CONSONANTS = "bdfgklmnprstvz"
 _VOWELS = "aeiou"
 
 
-class DataError(TensoralgError, ValueError):
+class DataError(TensoralgError):
     """A data-generator setting that cannot be met (sizes, probabilities)."""
 
 

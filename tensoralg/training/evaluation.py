@@ -22,14 +22,13 @@ from ..models.model import Model, forward
 from .data import FIRST, KIND_NAMES, SECOND, TRIGRAM, Batch, DataConfig, Grammar
 
 
-def token_losses(model: Model, tokens: np.ndarray) -> np.ndarray:
-    """B × (n − 1): −log softmax(logits_i)[x_{i+1}] per sequence and position, in nats."""
-    out = np.empty((tokens.shape[0], tokens.shape[1] - 1))
+def log_probabilities(model: Model, tokens: np.ndarray) -> np.ndarray:
+    """B × (n − 1) × n_vocab: log softmax(logits_i) for the predictions i < n − 1 of each sequence."""
+    out = np.empty((tokens.shape[0], tokens.shape[1] - 1, model.n_vocab))
     for row, sequence in enumerate(tokens):
         logits = forward(model, sequence).logits[:-1]
         z = logits - logits.max(axis=-1, keepdims=True)
-        log_probs = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-        out[row] = -log_probs[np.arange(sequence.size - 1), sequence[1:]]
+        out[row] = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
     return out
 
 
@@ -39,7 +38,8 @@ def _mean(values: np.ndarray) -> float | None:
 
 def evaluate_batch(model: Model, grammar: Grammar, batch: Batch) -> dict:
     """The figures of the module docstring on one batch."""
-    losses = token_losses(model, batch.tokens)
+    log_probs = log_probabilities(model, batch.tokens)
+    losses = -np.take_along_axis(log_probs, batch.tokens[:, 1:, None], axis=-1)[..., 0]
     figures: dict = {"sequences": int(batch.tokens.shape[0]), "loss": {"all": _mean(losses)}, "positions": {}}
     for kind, name in enumerate(KIND_NAMES):
         figures["loss"][name] = _mean(losses[batch.kinds == kind])
@@ -52,23 +52,11 @@ def evaluate_batch(model: Model, grammar: Grammar, batch: Batch) -> dict:
         c = batch.planted[where]
         background = grammar.chain[b, c]
         figures["planted_trigram"] = {
-            "model_probability_of_c": _mean(_probabilities(model, batch, where)),
+            "model_probability_of_c": _mean(np.exp(log_probs[where, c])),
             "background_probability_of_c": _mean(background),
             "generator_probability_of_c": _mean(grammar.config.fire + (1 - grammar.config.fire) * background),
         }
     return figures
-
-
-def _probabilities(model: Model, batch: Batch, where: np.ndarray) -> np.ndarray:
-    """The model's probability of the planted c at each planted-trigram position."""
-    out = []
-    for row in np.flatnonzero(where.any(axis=1)):
-        logits = forward(model, batch.tokens[row]).logits[:-1]
-        z = logits - logits.max(axis=-1, keepdims=True)
-        probs = np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
-        positions = np.flatnonzero(where[row])
-        out.append(probs[positions, batch.planted[row, positions]])
-    return np.concatenate(out)
 
 
 def evaluate(model: Model, grammar: Grammar, rng: np.random.Generator, sequences: int = 256) -> dict:

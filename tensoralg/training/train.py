@@ -34,7 +34,7 @@ from .data import DataConfig, Grammar
 from .evaluation import evaluate
 
 
-class TrainingError(TensoralgError, ValueError):
+class TrainingError(TensoralgError):
     """Training cannot run: torch missing, unknown preset, unwritable output."""
 
 
@@ -185,8 +185,7 @@ def train(config: TrainConfig, out: str | Path | None = None, progress: TextIO |
     }
     card_path = None
     if out is not None:
-        arrays = {k: (v.astype(np.float32) if v.ndim else v) for k, v in model_arrays(model).items()}
-        write_arrays(arrays, out)
+        write_arrays(model_arrays(model), out)  # float64: the float32 weights exactly, computed on as float64
         card_path = out.with_suffix(".json")
         try:
             card_path.write_text(json.dumps(card, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -9,7 +9,10 @@
   counterexample: if the difference has a term whose words have k letters, it is
   not an identity once every space has size n ≥ k + 1 (follow k + 1 distinct basis
   vectors along the word; the monomial of that path comes from that word alone;
-  without transposes Amitsur–Levitzki already gives n > k/2). The search evaluates
+  without transposes Amitsur–Levitzki already gives n > k/2). With inverses the
+  bound comes from the Magnus expansion X = Id + N, X⁻¹ = Σ (−N)^j: a nonzero
+  monomial of degree m gives sizes m + 1 (:mod:`tensoralg.algebra.size_bounds`);
+  when none is found up to its degree cap, a HOLDS says no bound is proven. The search evaluates
   over GF(2⁶¹ − 1) with all spaces of size n = 1, 2, … and stops at the first
   difference; then it shrinks the sizes space by space and reports an instance
   over ℚ with small integer entries: dims, seed, entry and both values.
@@ -35,7 +38,6 @@ parses a formula typed by a person.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
@@ -56,10 +58,18 @@ from ..algebra.exact import (
     random_instance,
 )
 from ..algebra.expr import Atom, Expr, canonical_tree, format_shape, spaces_in, symbols_in
+from ..algebra.expr import depth
 from ..algebra.normal_form import NormalForm
 from ..algebra.printing import to_unicode
+from ..algebra.size_bounds import size_bound
+from ..algebra.scalars import key_degree, letter_degree
+from ..algebra.symbols import space_size
+from ..formula.syntax import nesting_room
 
-STATUSES = ("PROVED", "REFUTED", "HOLDS", "ERROR")
+STATUSES = ("PROVED", "REFUTED", "HOLDS", "UNDECIDED", "ERROR")
+
+#: Statements longer than this are printed on their own lines, not in the one-line summary.
+SUMMARY_WIDTH = 100
 
 #: Largest size tried for every space, by number of tensor factors: tensor terms
 #: are evaluated as dense Kronecker products, whose size grows like n^(2·factors).
@@ -126,6 +136,7 @@ class Verdict:
     counterexample: Counterexample | None = None
     error_bound: float | None = None
     seconds: float = 0.0
+    kind: str = "identity"  # or "rank" (rank(E) <= k, see tensoralg.verify.statements)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -138,11 +149,12 @@ class Verdict:
 
     @property
     def exit_code(self) -> int:
-        """The command line's exit code: 0 proved or holds, 1 refuted, 2 bad input."""
-        return 0 if self.ok else 1 if self.status == "REFUTED" else 2
+        """The command line's exit code: 0 proved or holds, 1 refuted, 2 bad input, 3 not decided."""
+        return 0 if self.ok else {"REFUTED": 1, "UNDECIDED": 3}.get(self.status, 2)
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "kind": self.kind,
             "status": self.status,
             "ok": self.ok,
             "method": self.method,
@@ -155,12 +167,23 @@ class Verdict:
 
     def describe(self) -> str:
         """The verdict as a few lines of text, as the command line prints it."""
-        lines = [f"{self.status} ({self.method}, {self.seconds:.3f} s): {self.statement}", f"  {self.detail}"]
+        head = f"{self.status} ({self.method}, {self.seconds:.3f} s)"
+        if len(self.statement) <= SUMMARY_WIDTH and "\n" not in self.statement:
+            lines = [f"{head}: {self.statement}"]
+        else:
+            lines = [f"{head}:", *_wrap_statement(self.statement)]
+        lines.append("  " + self.detail.replace("\n", "\n  "))
         if self.counterexample is not None:
             lines += ["  counterexample: " + self.counterexample.describe().replace("\n", "\n  ")]
             for name, rows in self.counterexample.values:
                 lines.append(f"    {name} = [" + "; ".join(" ".join(r) for r in rows) + "]")
         return "\n".join(lines)
+
+
+def _wrap_statement(statement: str) -> list[str]:
+    """A long statement on its own lines: one line per side of = (and of ≤), indented."""
+    sides = [part.strip() for part in statement.replace(" == ", " = ").split(" = ")]
+    return ["    " + (sides[0] if k == 0 else "= " + side) for k, side in enumerate(sides)]
 
 
 def _error(statement: str, exc: Exception, start: float, method: str = "symbolic") -> Verdict:
@@ -171,17 +194,23 @@ def _statement(lhs: Expr, rhs: Expr) -> str:
     return f"{to_unicode(lhs)} = {to_unicode(rhs)}"
 
 
-def _term_text(nf: NormalForm, limit: int = 3) -> str:
+#: Terms of a difference printed in a verdict unless ``full`` (the rest are counted, never dropped silently).
+DIFF_TERMS = 12
+
+
+def _term_text(nf: NormalForm, limit: int | None = DIFF_TERMS) -> str:
+    """The terms of ``nf`` in canonical order; past ``limit`` (None: no limit), how many more there are."""
     from ..algebra.normal_form import collect_like_terms
 
-    head = collect_like_terms(nf.shape, nf.sorted_terms[:limit])
-    text = to_unicode(canonical_tree(head))
+    if limit is None or len(nf) <= limit:
+        return to_unicode(canonical_tree(nf))
+    head = collect_like_terms(nf.shape, nf.sorted_terms[:limit], nf.variables)
     more = len(nf) - limit
-    return text + (f" + … ({more} more)" if more > 0 else "")
+    return to_unicode(canonical_tree(head)) + f" + … and {more} more term(s) (--full prints every term)"
 
 
 def _min_degree(nf: NormalForm) -> int:
-    return min((sum(map(len, key)) for key in nf.terms), default=0)
+    return min((key_degree(key) for key in nf.terms), default=0)
 
 
 def _degree_bound(nf: NormalForm, dims: Mapping[str, int]) -> int:
@@ -199,7 +228,7 @@ def _degree_bound(nf: NormalForm, dims: Mapping[str, int]) -> int:
                 if letter.inverse:
                     counts[letter.symbol] = counts.get(letter.symbol, 0) + 1
                 else:
-                    n_plain += 1
+                    n_plain += letter_degree(letter)
         plain = max(plain, n_plain)
         for symbol, m in counts.items():
             inverses[symbol] = max(inverses.get(symbol, 0), m)
@@ -214,9 +243,11 @@ class _Search:
     rhs: Expr
     symbols: frozenset
     invertible: frozenset
-    spaces: tuple[str, ...]
+    spaces: tuple[str, ...]  # the spaces whose sizes the search chooses
+    fixed: Mapping[str, int]  # spaces named by a size (1 for scalars, 3 in "P: 3 x 3")
 
     def differs(self, dims: Mapping[str, int], seed: int, field: Field) -> tuple | None:
+        dims = {**dims, **self.fixed}
         try:
             values = random_instance(self.symbols, dims, seed, field, self.invertible)
             # The sides are unfolded already (verify_identity), so the walk runs on them directly.
@@ -272,12 +303,19 @@ def _counterexample(search: _Search, dims: dict[str, int], seed: int, seeds: Seq
     return Counterexample(dict(sorted(dims.items())), used, field_.name, entry, lhs_value, rhs_value, note, listed)
 
 
-def verify_identity(lhs: Expr, rhs: Expr, *, seed: int = 0, trials: int = 3, expand: bool = True) -> Verdict:
+def verify_identity(
+    lhs: Expr, rhs: Expr, *, seed: int = 0, trials: int = 3, expand: bool = True, full: bool = False
+) -> Verdict:
     """PROVED, REFUTED, HOLDS or ERROR for the identity lhs = rhs (see the module docstring).
 
     ``expand`` unfolds the definitions W_OV = W_O W_V and W_QK = W_Qᵀ W_K before
     comparing normal forms; exact evaluation always uses them. ``seed`` fixes the
-    random instances, ``trials`` is the number of instances per size.
+    random instances, ``trials`` is the number of instances per size; ``full`` prints every
+    term of the difference left − right (else the first :data:`DIFF_TERMS` and a count).
+
+    Sums over heads of unknown number (CLAIMS C27): agreeing normal forms prove the identity
+    for every number of heads; differing ones are refuted at the smallest head counts where
+    the concrete sides differ (:func:`tensoralg.verify.statements.refute_for_head_counts`).
 
     >>> from tensoralg.algebra.expr import atom
     >>> from tensoralg.algebra.symbols import standard_symbol as s
@@ -286,6 +324,11 @@ def verify_identity(lhs: Expr, rhs: Expr, *, seed: int = 0, trials: int = 3, exp
     >>> verify_identity(atom(s("W_OV", 0)), atom(s("W_O", 0)) @ atom(s("W_V", 0)), expand=False).status
     'HOLDS'
     """
+    with nesting_room(max(depth(lhs), depth(rhs))):
+        return _verify_identity(lhs, rhs, seed, trials, expand, full)
+
+
+def _verify_identity(lhs: Expr, rhs: Expr, seed: int, trials: int, expand: bool, full: bool) -> Verdict:
     start = time.perf_counter()
     statement = _statement(lhs, rhs)
     try:
@@ -302,23 +345,33 @@ def verify_identity(lhs: Expr, rhs: Expr, *, seed: int = 0, trials: int = 3, exp
     except TensoralgError as exc:
         return _error(statement, exc, start)
     unfolded = " (W_OV, W_QK unfolded)" if expand and (left is not lhs or right is not rhs) else ""
+    every = " for every number of heads" if nl.variables or nr.variables else ""
     if nl == nr:
         return Verdict(
             "PROVED", "symbolic", statement,
-            f"normal forms agree{unfolded}: {len(nl)} term(s) of degree ≤ {nl.degree}",
+            f"normal forms agree{unfolded}{every}: {len(nl)} term(s) of degree ≤ {nl.degree}",
             seconds=time.perf_counter() - start,
         )
     try:
-        return _evaluate(exp_l, exp_r, nl.difference(nr), statement, seed, trials, start)
+        # The difference as the user wrote it (definitions folded), unfolded only if that is what differs.
+        folded = lhs.normal_form.difference(rhs.normal_form)
+        shown = folded if folded.terms else nl.difference(nr)
+        difference = f"left − right = {_term_text(shown, None if full else DIFF_TERMS)}"
+        if every:
+            from .statements import refute_for_head_counts
+
+            return refute_for_head_counts(lhs, rhs, nl.difference(nr), difference, statement, seed, trials, start)
+        return _evaluate(exp_l, exp_r, nl.difference(nr), statement, seed, trials, start, difference)
     except TensoralgError as exc:
         return _error(statement, exc, start, "exact")
 
 
 def _evaluate(
-    exp_l: Expr, exp_r: Expr, diff: NormalForm, statement: str, seed: int, trials: int, start: float
+    exp_l: Expr, exp_r: Expr, diff: NormalForm, statement: str, seed: int, trials: int, start: float,
+    differing: str,
 ) -> Verdict:
-    """Exact search on the sides with definitions unfolded; ``diff`` is the difference as compared."""
-    differing = f"the normal forms differ by {_term_text(diff)}"
+    """Exact search on the sides with definitions unfolded; ``diff`` is the difference as compared,
+    ``differing`` its text for the verdict."""
     exp_diff = exp_l.normal_form.difference(exp_r.normal_form)
     if not exp_diff.terms:
         return Verdict(
@@ -332,11 +385,13 @@ def _evaluate(
         exp_r,
         symbols_in(exp_l) | symbols_in(exp_r),
         invertible_symbols(exp_l) | invertible_symbols(exp_r),
-        tuple(sorted(spaces_in(exp_l) | spaces_in(exp_r))),
+        tuple(sorted(s for s in spaces_in(exp_l) | spaces_in(exp_r) if space_size(s) is None)),
+        {s: space_size(s) for s in spaces_in(exp_l) | spaces_in(exp_r) if space_size(s) is not None},
     )
     seeds = range(seed, seed + trials)
     # The size bound is about the polynomial the search evaluates: the unfolded difference.
-    need = _min_degree(exp_diff) + 1
+    sizes = size_bound(exp_diff)
+    need = sizes.size if sizes.proven else _min_degree(exp_diff) + 1
     top = max(1, min(SIZE_CAP.get(len(exp_l.shape), 4), need))
     for n in range(1, top + 1):
         dims = {space: n for space in search.spaces}
@@ -354,7 +409,10 @@ def _evaluate(
     p = float(PRIME_FIELD.modulus)
     per_trial = min(1.0, (degree / p) / (1 - guard / p))
     why = (
-        f"a difference must show by size {need}, above the cap {top}"
+        f"with inverses no size bound is proven for this difference ({sizes.method}), so agreement at sizes "
+        f"1…{top} does not rule out a larger counterexample"
+        if not sizes.proven
+        else f"a difference must show by size {need}, above the cap {top}"
         if need > top
         else "the difference vanishes on every instance (a relation outside the free algebra)"
     )
@@ -436,10 +494,13 @@ def check_formula(
     seed: int = 0,
     trials: int = 3,
     expand: bool = True,
+    full: bool = False,
 ) -> Verdict:
-    """The verdict on a typed identity "LHS == RHS" (see :mod:`tensoralg.formula.parsing`).
+    """The verdict on a typed identity "LHS == RHS" (see :mod:`tensoralg.formula.parsing`), or on a
+    rank statement "rank(E) <= k" (:mod:`tensoralg.verify.statements`).
 
-    Parse and shape errors become an ERROR verdict carrying the message.
+    Parse and shape errors become an ERROR verdict carrying the message. A refuted identity
+    that holds with every index lowered by one carries a hint about 0-based indices.
 
     >>> check_formula("(W_U W_E)ᵀ == W_Eᵀ W_Uᵀ").status
     'PROVED'
@@ -451,12 +512,16 @@ def check_formula(
                ^
     """
     from ..formula.parsing import Context, parse_equation
+    from .statements import check_rank, is_rank_statement, shifted_hint
 
     start = time.perf_counter()
     try:
         context = Context.build(declarations, heads)
+        if is_rank_statement(text):
+            return check_rank(text, context, seed=seed)
         lhs, rhs = parse_equation(text, context)
     except TensoralgError as exc:
-        return _error(text, exc, start)
-    verdict = verify_identity(lhs, rhs, seed=seed, trials=trials, expand=expand)
+        return shifted_hint(text, _error(text, exc, start), declarations, heads, seed, trials, expand)
+    verdict = verify_identity(lhs, rhs, seed=seed, trials=trials, expand=expand, full=full)
+    verdict = shifted_hint(text, verdict, declarations, heads, seed, trials, expand)
     return replace(verdict, statement=text.strip(), seconds=time.perf_counter() - start)
