@@ -111,6 +111,8 @@ TRAIN_BAD = [
     ("suffix", ["c18-induction", "--layer", "1", "-o", "{d}/x.npz"], "written as .safetensors"),
     ("layer", ["c18-induction", "--layer", "5", "-o", "{d}/x.safetensors"], "layer 5 does not exist"),
     ("unknown-model", ["nope", "--layer", "0", "-o", "{d}/x.safetensors"], "unknown model 'nope'"),
+    ("negative-mu", ["c18-induction", "--layer", "1", "--mask-sparsity", "-2", "-o", "{d}/x.safetensors"],
+     "mask_sparsity must be a non-negative number"),
 ]
 
 
@@ -126,9 +128,9 @@ def test_train_then_read_pairs(files, capsys):
     pytest.importorskip("torch")
     out = files / "tiny.safetensors"
     assert main(["qk-dictionary", str(files / "toy.npz"), "--layer", "1", "--preset", "tiny", "--steps", "60",
-                 "--mask-steps", "20", "--seed", "3", "-o", str(out), "--json"]) == 0
+                 "--mask-steps", "20", "--mask-sparsity", "0.5", "--seed", "3", "-o", str(out), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["config"]["steps"] == 60 and info["config"]["seed"] == 3
+    assert (info["config"]["steps"], info["config"]["seed"], info["config"]["mask_sparsity"]) == (60, 3, 0.5)
     assert {"l0", "live", "kl", "key_bias_share", "pairs", "loss"} <= set(info["figures"])
     assert main(["qk-pairs", str(out), "--top", "1"]) == 0
     assert "L1H0" in capsys.readouterr().out

@@ -77,6 +77,9 @@ BAD = [
     ("no-positions", lambda: train_qk_dictionary(random_model(np.random.default_rng(0), (1,)), 0, PRESETS["tiny"]), "positional"),
     ("layer", lambda: train_qk_dictionary(induction_model(), 2, PRESETS["tiny"]), "layer 2 does not exist"),
     ("d_hidden", lambda: QKTrainConfig(d_hidden=0), "d_hidden must be positive"),
+    ("mu", lambda: QKTrainConfig(mask_sparsity=-1.0), "mask_sparsity must be a non-negative number"),
+    ("lr", lambda: QKTrainConfig(lr=0.0), "lr must be a positive number"),
+    ("nan", lambda: QKTrainConfig(aux=float("nan")), "aux must be a non-negative number"),
 ]
 
 

@@ -31,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--d-hidden", type=non_negative_int, metavar="N", help="features per transcoder")
     parser.add_argument("--steps", type=non_negative_int, metavar="S", help="step-1 (transcoder) steps")
     parser.add_argument("--mask-steps", type=non_negative_int, metavar="S", help="step-2 steps per mask")
+    parser.add_argument("--mask-sparsity", type=float, metavar="MU", help="weight μ of the L0.5 penalty on the mask (default 0.1)")
     parser.add_argument("--seed", type=non_negative_int, metavar="N", help="seed of the corpus, initialisation and batches (default 0)")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="DICT", help="the .safetensors file to write")
     parser.add_argument("--json", action="store_true", help="print the measured figures as JSON")
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output.suffix != ".safetensors":
         raise WeightsError(f"the dictionary is written as .safetensors; got {args.output.name!r}")
     config = PRESETS[args.preset]
-    changes = {"d_hidden": args.d_hidden, "steps": args.steps, "mask_steps": args.mask_steps, "seed": args.seed}
+    changes = {"d_hidden": args.d_hidden, "steps": args.steps, "mask_steps": args.mask_steps, "seed": args.seed,
+               "mask_sparsity": args.mask_sparsity}
     config = replace(config, **{k: v for k, v in changes.items() if v is not None})
     model, _, ref = load_model(args.model)
     if args.layer >= len(model.layers):

@@ -132,7 +132,7 @@ def surviving_pairs(mask: np.ndarray) -> dict:
             "per_head": [int(n) for n in alive.sum(axis=(0, 1))]}
 
 
-def evaluate(dictionary: QKDictionary, model: Model, data: LayerData, *, losses: bool = True) -> dict:
+def evaluate(dictionary: QKDictionary, model: Model, data: LayerData) -> dict:
     """Every figure of the dictionary on ``data`` (JSON-ready): L0 and live features per encoder,
     pattern KL (transcoders; each mask; without b_Qᵀ D_K a_K), patched losses, the omitted-bias share."""
     if data.layer != dictionary.layer:
@@ -162,10 +162,9 @@ def evaluate(dictionary: QKDictionary, model: Model, data: LayerData, *, losses:
         "pairs": {name: surviving_pairs(m) for name in ("mask", "mask_without_bias_term", "mask_shuffled")
                   if (m := getattr(dictionary, name)) is not None},
     }
-    if losses:
-        report["loss"] = {"true": patched_loss(model, data.tokens, data.layer, None),
-                          "zero_ablated": patched_loss(model, data.tokens, data.layer, np.zeros_like(data.patterns))}
-        for name in ("transcoder", "masked", "masked_without_bias_term"):
-            if name in patterns:
-                report["loss"][name] = patched_loss(model, data.tokens, data.layer, patterns[name])
+    report["loss"] = {"true": patched_loss(model, data.tokens, data.layer, None),
+                      "zero_ablated": patched_loss(model, data.tokens, data.layer, np.zeros_like(data.patterns))}
+    for name in ("transcoder", "masked", "masked_without_bias_term"):
+        if name in patterns:
+            report["loss"][name] = patched_loss(model, data.tokens, data.layer, patterns[name])
     return report

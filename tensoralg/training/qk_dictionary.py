@@ -96,6 +96,10 @@ class QKTrainConfig:
                 raise ShapeError(f"{name} must be positive; got {getattr(self, name)}")
         if self.seed < 0:
             raise ShapeError(f"seed must be non-negative; got {self.seed}")
+        for name in ("lr", "mask_lr", "sparsity", "aux", "mask_sparsity", "prune"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value >= 0) or (name.endswith("lr") and value == 0):
+                raise ShapeError(f"{name} must be a {'positive' if name.endswith('lr') else 'non-negative'} number; got {value}")
 
 
 #: ``tiny`` runs in seconds (the test suite); ``default`` is the documented full run.
@@ -114,7 +118,7 @@ class TrainingLog:
     seconds: dict
 
 
-def _kl(torch, log_p, log_q):
+def _kl(log_p, log_q):
     return (log_p.exp() * (log_p - log_q)).sum(-1).mean()
 
 
@@ -205,7 +209,7 @@ def _train_transcoders(torch, model: Model, data: LayerData, config: QKTrainConf
             aux = aux + ((outs[side] - _flat(targets[side][idx])) ** 2).sum() / idx.numel() / variance[side]
         q, k = (_heads(outs[s], n_heads) for s in "QK")
         true = _log_pattern(torch, targets["Q"][idx] @ targets["K"][idx].transpose(-1, -2), scale)
-        kl = _kl(torch, true, _log_pattern(torch, q @ k.transpose(-1, -2), scale))
+        kl = _kl(true, _log_pattern(torch, q @ k.transpose(-1, -2), scale))
         loss = kl + config.aux * aux + config.sparsity * sparsity
         optimiser.zero_grad()
         loss.backward()
@@ -252,7 +256,7 @@ def _train_mask(torch, dictionary: QKDictionary, data: LayerData, config: QKTrai
         if bias_term:
             scores = scores + torch.einsum("hq,bjq->bhj", bias_map, keys)[:, :, None, :]
         true = _log_pattern(torch, q_true[idx] @ k_true[idx].transpose(-1, -2), scale)
-        kl = _kl(torch, true, _log_pattern(torch, scores, scale))
+        kl = _kl(true, _log_pattern(torch, scores, scale))
         penalty = (mask.abs() + 1e-8).sqrt().mean()
         loss = kl + config.mask_sparsity * penalty
         optimiser.zero_grad()
