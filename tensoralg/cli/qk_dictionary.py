@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     parser = subparsers.add_parser("qk-dictionary", help="train query/key transcoders and feature-pair masks of a layer (torch)",
                                    description=__doc__.split("\n\n")[0].replace("``", ""))
-    parser.add_argument("model", metavar="MODEL", help=f"weights file (.npz/.safetensors) or a built-in model: {', '.join(BUILTIN)}")
+    parser.add_argument("model", metavar="MODEL", help=f"weights file (.npz/.safetensors), a shipped model (tensoralg models) "
+                        f"or a built-in one: {', '.join(BUILTIN)}")
     parser.add_argument("--layer", type=non_negative_int, required=True, metavar="L", help="the attention layer to decompose")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="default", help="sizes and steps (default: default)")
     parser.add_argument("--d-hidden", type=non_negative_int, metavar="N", help="features per transcoder")
