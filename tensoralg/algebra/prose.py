@@ -24,6 +24,8 @@ from __future__ import annotations
 import re
 from html import escape
 
+from .printing import ACCENTS as _ACCENTS
+
 #: Characters that make a chunk of text math.
 _MATH_CHARS = set("αβγδηθκμνξπρστχψω{}_^⊗ᵀΣΠλ=()[]|‖·∘⊙∈∪≤≥≠→⇒⁻¹²⁰ⁿᵐ⁵⁶₀₁₂ₖₙᵢⱼ𝟙ℚℝℤ×⟨⟩+−<>*/√∞∀εφ±\u0302′")
 
@@ -51,8 +53,9 @@ _GROUP = r"((?:[^{}]|\{[^{}]*\})*)"
 _DOUBLE_SCRIPT_RE = re.compile(r"([_^])\{" + _GROUP + r"\}\1\{" + _GROUP + r"\}")
 _SUPERSCRIPTS = {"⁰": "0", "¹": "1", "²": "2", "³": "3", "⁴": "4", "⁵": "5", "⁶": "6", "⁷": "7", "⁸": "8", "⁹": "9",
                  "ⁿ": "n", "ᵐ": "m", "⁻": "-", "ᵀ": r"\top "}
+_ACCENTED_RE = re.compile("[A-Za-z][" + "".join(_ACCENTS) + "]")
 _SPELL_RE = re.compile(
-    "[" + "".join(_SUPERSCRIPTS) + "]+|" + _WORD_RE.pattern + "|" + _LATEX_MATH_RE.pattern + r"|[_^{}]|[^\x00-\x7f]"
+    _ACCENTED_RE.pattern + "|[" + "".join(_SUPERSCRIPTS) + "]+|" + _WORD_RE.pattern + "|" + _LATEX_MATH_RE.pattern + r"|[_^{}]|[^\x00-\x7f]"
 )
 
 
@@ -171,6 +174,8 @@ def math_latex(text: str) -> str:
 def _spell(plain: str) -> str:
     def one(m: re.Match) -> str:
         token = m.group(0)
+        if _ACCENTED_RE.fullmatch(token):  # Q̂ → \hat{Q}
+            return f"\\{_ACCENTS[token[1]]}{{{token[0]}}}"
         if token[0] in _SUPERSCRIPTS:
             return "^{" + "".join(_SUPERSCRIPTS[c] for c in token).strip() + "}"
         if _WORD_RE.fullmatch(token):
@@ -220,7 +225,7 @@ _LATEX_TEXT = {
     "q̂": r"$\hat q$", "k̂": r"$\hat k$", "|": r"$|$", "<": r"$<$", ">": r"$>$",
 }
 _LATEX_TEXT_RE = re.compile(
-    r"\^\{([^{}]*)\}|" + "|".join(re.escape(k) for k in sorted(_LATEX_TEXT, key=len, reverse=True)) + r"|[^\x00-\x7f]"
+    r"\^\{([^{}]*)\}|" + _ACCENTED_RE.pattern + "|" + "|".join(re.escape(k) for k in sorted(_LATEX_TEXT, key=len, reverse=True)) + r"|[^\x00-\x7f]"
 )
 
 
@@ -230,7 +235,11 @@ def _latex_piece(match: re.Match) -> str:
     if index is not None:  # an index such as ^{1,0} or ^{n−1}
         index = index.replace("−", "-")
         return f"$^{{{index}}}$" if index.isascii() else "\\textasciicircum{}" + latex_text(f"{{{index}}}")
-    return _LATEX_TEXT[text] if text in _LATEX_TEXT else f"\\texttt{{[U+{ord(text):04X}]}}"
+    if text in _LATEX_TEXT:
+        return _LATEX_TEXT[text]
+    if _ACCENTED_RE.fullmatch(text):  # x̂ in text → $\hat{x}$
+        return f"$\\{_ACCENTS[text[1]]}{{{text[0]}}}$"
+    return f"\\texttt{{[U+{ord(text):04X}]}}"
 
 
 def latex_text(text: str) -> str:

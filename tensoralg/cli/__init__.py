@@ -21,6 +21,7 @@ from ..errors import TensoralgError
 SUBCOMMANDS: tuple[str, ...] = (
     "prove", "check", "normal_form", "expand", "analyze", "convert", "models", "skip_trigrams", "importance", "train",
     "report",
+    "qk_dictionary", "qk_pairs",
 )
 
 
