@@ -171,7 +171,6 @@ class QKDictionary:
         mask = (self.mask if self.mask is not None else np.ones_like(m)) if mask is None else np.asarray(mask, float)
         if mask.shape != m.shape:
             raise WeightsError(f"mask has shape {mask.shape}; expected the feature map's {m.shape} (d_hidden_Q, d_hidden_K, n_head)")
-        n = a_q.shape[-2]
         bq, bk = self.b_Q.reshape(self.n_heads, self.d_head), self.b_K.reshape(self.n_heads, self.d_head)
         dq = self.D_Q.reshape(self.n_heads, self.d_head, -1)
         dk = self.D_K.reshape(self.n_heads, self.d_head, -1)
