@@ -19,12 +19,12 @@ settings.register_profile("mutation", parent=settings.get_profile("ci"), max_exa
 # An unset or empty HYPOTHESIS_PROFILE means "ci".
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "ci")
 
-# Fixture generators need torch/transformers, which only regenerating the fixtures installs.
-collect_ignore_glob = ["tests/fixtures/*.py"]
-
 # The training module that imports torch at its top is collected (for doctests) only where the
 # optional train extra is installed; the rest of the package never needs torch.
 try:
     import torch  # noqa: F401
 except ImportError:
     collect_ignore = ["tensoralg/training/torch_model.py"]
+
+# Fixture generators need torch/transformers, which only regenerating the fixtures installs.
+collect_ignore_glob = ["tests/fixtures/*.py"]

@@ -43,7 +43,7 @@ from tensoralg.models.model import AttentionLayer, Model
 from tensoralg.models.registry import WeightsSource, resolve
 from tensoralg.models.skip_trigrams import recall, skip_trigrams
 from tensoralg.paths.importance import importance
-from tensoralg.training.data import FIRST, LATER, ORDINARY, SECOND, TRIGRAM, DataConfig, Grammar
+from tensoralg.training.data import LATER, ORDINARY, SECOND, TRIGRAM, DataConfig, Grammar
 from tensoralg.training.evaluation import evaluate
 from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Mismatch, Step
 

@@ -25,7 +25,8 @@ from tensoralg.verify.catalog import (
     run_claim,
     select,
 )
-from tensoralg.verify.catalog_report import catalog_json, latex_text, render_table, to_latex_document, to_markdown
+from tensoralg.algebra.prose import latex_text
+from tensoralg.verify.catalog_report import catalog_json, render_table, to_latex_document, to_markdown
 from tensoralg.algebra.expr import atom
 from tensoralg.algebra.symbols import declared_symbol
 
@@ -256,7 +257,8 @@ def test_json_report_schema(results):
 def test_markdown_shows_derivations_checks_and_counterexamples(results):
     text = to_markdown(results, seed=0)
     assert "## C1 · Transpose of a product — PASS" in text
-    assert "    (A B)ᵀ\n  = Bᵀ Aᵀ        [(XY)ᵀ = YᵀXᵀ: PROVED]" in text
+    assert "$$\nA B^{\\top}\n$$" not in text and "$$\n\\left(A B\\right)^{\\top}\n$$" in text
+    assert "- $= {B}^{\\top} {A}^{\\top}$ — *$(XY)^{\\top} = Y^{\\top}X^{\\top}$*: **PROVED**" in text
     assert "### Negative controls (must be refuted)" in text and "counterexample:" in text
 
 

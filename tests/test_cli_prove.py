@@ -61,7 +61,7 @@ def test_markdown_document_to_a_file(capsys, tmp_path):
     assert code == 0 and out.splitlines()[1].startswith("C13 ")
     assert text.startswith("# The tensoralg proofs catalog")
     assert "### Derivation: a head reading a head is one head" in text
-    assert "= (A^{1,0} A^{0,0} ⊗ W_OV^{1,0} W_OV^{0,0})·X" in text
+    assert "- $= \\left(A^{1,0} A^{0,0} \\otimes W_{OV}^{1,0} W_{OV}^{0,0}\\right) \\cdot X$" in text
 
 
 def test_latex_document(capsys):

@@ -50,7 +50,7 @@ from .normal_form import (
     trace_terms,
     transpose_terms,
 )
-from .printing import to_unicode
+from .printing import to_latex, to_unicode
 from .scalars import SCALAR, Cycle
 from .symbols import Letter, Symbol
 CoefficientLike = int | Fraction | str
@@ -116,6 +116,24 @@ class Expr:
     def __str__(self) -> str:
         return to_unicode(self)
 
+    def __repr__(self) -> str:
+        """The node kind, the Unicode text (shortened past 80 characters) and the shape.
+
+        >>> from tensoralg.algebra.symbols import standard_symbol as s
+        >>> atom(s("W_U")) @ atom(s("W_E"))
+        <Product W_U W_E : n_vocab × n_vocab>
+        """
+        try:
+            text = to_unicode(self)
+        except TypeError:  # a node the printer does not know: its kind and shape still say what it is
+            return f"<{type(self).__name__} : {format_shape(self.shape)}>"
+        text = text if len(text) <= 80 else text[:79] + "…"
+        return f"<{type(self).__name__} {text} : {format_shape(self.shape)}>"
+
+    def _repr_latex_(self) -> str:
+        """Typeset math in Jupyter: ``$\\displaystyle …$`` around :func:`~tensoralg.algebra.printing.to_latex`."""
+        return f"$\\displaystyle {to_latex(self)}$"
+
 
 def as_coefficient(value: CoefficientLike) -> Fraction:
     """An exact rational coefficient from an int, a Fraction or a string like '-3/2'."""
@@ -127,7 +145,7 @@ def as_coefficient(value: CoefficientLike) -> Fraction:
         raise ShapeError(f"not a rational coefficient: {value!r}") from exc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Atom(Expr):
     """A matrix symbol, e.g. W_OV^{1,0} (d_model × d_model)."""
 
@@ -138,7 +156,7 @@ class Atom(Expr):
         return ((self.symbol.rows, self.symbol.cols),)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Identity(Expr):
     """The identity of one space, Id (space × space)."""
 
@@ -149,7 +167,7 @@ class Identity(Expr):
         return ((self.space, self.space),)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Zero(Expr):
     """The zero matrix (or zero tensor term) of a given shape."""
 
@@ -160,7 +178,7 @@ class Zero(Expr):
         return self.zero_shape
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Scaled(Expr):
     """c·X for an exact rational c."""
 
@@ -175,7 +193,7 @@ class Scaled(Expr):
         return self.expr.shape
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Transpose(Expr):
     """Xᵀ; for tensor terms (A⊗B)ᵀ = Aᵀ⊗Bᵀ factor by factor."""
 
@@ -186,7 +204,7 @@ class Transpose(Expr):
         return tuple((c, r) for r, c in self.expr.shape)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Inverse(Expr):
     """X⁻¹ for X a single term: c·w₁⊗…⊗w_k ↦ c⁻¹·w₁⁻¹⊗…⊗w_k⁻¹, with (XY)⁻¹ = Y⁻¹X⁻¹.
 
@@ -205,7 +223,7 @@ class Inverse(Expr):
         return self.expr.shape
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Product(Expr):
     """The matrix product X₁X₂…Xₙ (factor by factor for tensor terms)."""
 
@@ -241,7 +259,7 @@ def _check_product(left: Expr, right: Expr) -> None:
             )
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Sum(Expr):
     """X₁ + X₂ + … + Xₙ, all of one shape."""
 
@@ -262,7 +280,7 @@ class Sum(Expr):
         return self.terms[0].shape
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Tensor(Expr):
     """The tensor (Kronecker) product X₁⊗X₂⊗…; its shape lists each factor's shape."""
 
@@ -279,7 +297,7 @@ class Tensor(Expr):
         return tuple(pair for f in self.factors for pair in f.shape)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Apply(Expr):
     """The action of a tensor term on a state.
 
@@ -317,7 +335,7 @@ class Apply(Expr):
         return ((op[0][0], op[1][0]),)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Bilinear(Expr):
     """A score form read through two residual maps (CLAIMS C14).
 
@@ -359,7 +377,7 @@ class Bilinear(Expr):
         return ((q_rows, q[0][1]), (k_rows, k[0][1]), (q[1][1], k[1][1]))
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Trace(Expr):
     """tr(X), a scalar (1 × 1); for a tensor term tr(A⊗B) = tr(A) tr(B), so every factor is square."""
 
@@ -375,7 +393,7 @@ class Trace(Expr):
         return ((SCALAR, SCALAR),)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class IndexedSum(Expr):
     """Σ_{h₁∈H_{l₁}, …} X over sets of heads of unknown size (CLAIMS C27).
 

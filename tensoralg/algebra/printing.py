@@ -17,6 +17,7 @@ A^{1,0} \\otimes {W_{OV}^{1,0}}^{\\top} - 2 \\left(\\mathrm{Id} \\otimes W_{OV}^
 from __future__ import annotations
 
 import copy
+import re
 from fractions import Fraction
 from typing import Any, Callable, Protocol
 
@@ -113,10 +114,24 @@ def _unicode_symbol(symbol: Symbol, bound: frozenset = frozenset()) -> str:
     return symbol.name + (f"^{{{_indices(symbol, False, bound)}}}" if symbol.indices else "")
 
 
+#: Combining accents a symbol name may carry (Q̂, x̃, x̄, ẋ) and their LaTeX commands.
+ACCENTS = {"\u0302": "hat", "\u0303": "tilde", "\u0304": "bar", "\u0307": "dot"}
+_ACCENTED = re.compile("(.)([" + "".join(ACCENTS) + "])")
+
+
+def accents_latex(text: str) -> str:
+    """``Q̂`` → ``\\hat{Q}``: combining accents as LaTeX accent commands.
+
+    >>> print(accents_latex("Q\u0302_K"))
+    \\hat{Q}_K
+    """
+    return _ACCENTED.sub(lambda m: f"\\{ACCENTS[m.group(2)]}{{{m.group(1)}}}", text)
+
+
 def _latex_symbol(symbol: Symbol, bound: frozenset = frozenset()) -> str:
     if symbol.name == ONES:
         return "\\mathbf{1}"
-    head, _, rest = symbol.name.partition("_")
+    head, _, rest = accents_latex(symbol.name).partition("_")
     base = f"{head}_{{{rest}}}" if rest else head
     return base + (f"^{{{_indices(symbol, True, bound)}}}" if symbol.indices else "")
 

@@ -26,6 +26,8 @@ from ..errors import TensoralgError
 #: Subcommand modules, in the order ``tensoralg --help`` lists them.
 SUBCOMMANDS: tuple[str, ...] = (
     "prove", "check", "normal_form", "expand", "analyze", "convert", "models", "skip_trigrams", "importance", "train",
+    "report",
+    "qk_dictionary", "qk_pairs",
 )
 
 

@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 import numpy as np
 
-from ..models.circuits import copying_scores, head_weights, label, ov_circuits, qk_circuits, qk_frame
+from ..models.circuits import copying_scores, eigenvalue_scores, head_weights, label, ov_circuits, qk_circuits, qk_frame
 from ..models.composition import composition_scores
 from ..errors import TensoralgError
 from ..models.induction import behavioural_scores, disagreements, previous_token_evidence, route_evidence
 from ..models.model import Model
 from ..models.processing import STANDARD, process_weights
-from ..models.registry import resolve
+from ..models.registry import WeightsSource, resolve
 from ..models.skip_trigrams import MAX_VOCAB
 from . import bounded_int, non_negative_int, positive_int
 
@@ -57,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random tokens and the composition baseline (default 0)")
     parser.add_argument("--score-scale", type=float, default=None, metavar="S", help="override s in softmax*(s·S) (default: the file's, else 1/√d_head)")
     parser.add_argument("--layer-norm", action="store_true", default=None, help="apply parameter-free LayerNorm in forward passes")
+    parser.add_argument("--plots", metavar="DIR", help="also draw the figures (PNG and SVG) into DIR (needs tensoralg[plot])")
     parser.set_defaults(handler=run)
 
 
@@ -88,16 +90,33 @@ def _finite(values, what: str, labels) -> None:
                              "to analyse (see --score-scale)")
 
 
-def analyze(args: argparse.Namespace) -> dict:
-    """The report as a JSON-ready dictionary."""
-    source = resolve(args.weights)
-    model = source.load(heads=args.heads, score_scale=args.score_scale, layer_norm=args.layer_norm)
+def _eigenvalues(values: np.ndarray) -> list[list[float]]:
+    """[[re, im], …] of one head's OV eigenvalues, largest |λ| first."""
+    ordered = values[np.argsort(-np.abs(values), kind="stable")]
+    return [[round(float(v.real), 6), round(float(v.imag), 6)] for v in ordered]
+
+
+def source(args: argparse.Namespace) -> WeightsSource:
+    """The shipped model, weights file or checkpoint directory named by WEIGHTS, with its card."""
+    return resolve(args.weights)
+
+
+def load_model(args: argparse.Namespace) -> Model:
+    """The model the report is about: the checkpoint, processed (STANDARD steps) when it has LayerNorm."""
+    model = source(args).load(heads=args.heads, score_scale=args.score_scale, layer_norm=args.layer_norm)
+    return process_weights(model) if model.layer_norm and not args.no_process else model
+
+
+def analyze(args: argparse.Namespace, model: Model | None = None) -> dict:
+    """The report as a JSON-ready dictionary (of ``model``, else of :func:`load_model`)."""
+    model = load_model(args) if model is None else model
     check_analysable(model)
+    found = source(args)
     processing = [step.__name__ for step in STANDARD] if model.layer_norm and not args.no_process else []
-    model = process_weights(model) if processing else model
     heads = head_weights(model)
     frame = qk_frame(heads)
-    copying = copying_scores(ov_circuits(heads))
+    ov_eigenvalues = ov_circuits(heads).eigenvalues()
+    copying = eigenvalue_scores(ov_eigenvalues)
     matching = copying_scores(qk_circuits(heads, frame))
     composition = composition_scores(heads, np.random.default_rng(args.seed))
     previous = previous_token_evidence(heads) if model.W_pos is not None else None
@@ -114,7 +133,7 @@ def analyze(args: argparse.Namespace) -> dict:
                                       ("behavioural copying score", behaviour.copying))
     ):
         _finite(values, what, heads.labels)
-    vocabulary = source.vocabulary
+    vocabulary = found.vocabulary
     ov_top = _ov_top(heads, vocabulary) if model.n_vocab <= MAX_VOCAB else None
     rows = []
     for i, head in enumerate(heads.labels):
@@ -136,6 +155,7 @@ def analyze(args: argparse.Namespace) -> dict:
             "ov_top": None if ov_top is None else ov_top[i],
             "prefix_matching": None if behaviour is None else _number(behaviour.prefix_matching[i]),
             "behavioural_copying": None if behaviour is None else _number(behaviour.copying[i]),
+            "eigenvalues": _eigenvalues(ov_eigenvalues[i]),
         })
     return {
         "model": {"layers": len(model.layers), "heads": list(model.heads), "d_model": model.d_model,
@@ -155,6 +175,8 @@ def analyze(args: argparse.Namespace) -> dict:
             "baseline": {m: {"mean": _number(b.mean), "std": _number(b.std), "rms": _number(b.rms), "samples": b.samples}
                          for m, b in composition.baseline.items()},
             "top": [{k: _number(v) if isinstance(v, float) else v for k, v in row.items()} for row in composition.top(args.top)],
+            "matrices": {"heads": [label(h) for h in heads.labels], "pairs": composition.pairs.tolist(),
+                         **{m: np.round(composition.mode(m), 6).tolist() for m in ("Q", "K", "V")}},
         },
         "behaviour": None if behaviour is None else {"seq_len": behaviour.seq_len, "sequences": behaviour.sequences, "seed": args.seed},
     }
@@ -234,6 +256,14 @@ def _text(report: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     # Overflow shows as a non-finite score, which analyze refuses in one line; numpy's warnings would add more.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        report = analyze(args)
+        model = load_model(args)
+        report = analyze(args, model)
     print(json.dumps(report, indent=2) if args.json else _text(report))
+    if args.plots:
+        from .. import plots
+
+        found = source(args)
+        figures = plots.figures(report, model, vocabulary=found.vocabulary, seed=args.seed)
+        for path in plots.save(figures, args.plots):
+            print(f"wrote {path}", file=sys.stderr)
     return 0

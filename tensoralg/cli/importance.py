@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def report(args: argparse.Namespace) -> dict:
-    from ..training.data import FIRST, LATER, ORDINARY, SECOND, TRIGRAM, DataConfig, Grammar
+    from ..training.data import LATER, ORDINARY, SECOND, TRIGRAM, DataConfig, Grammar
 
     source = resolve(args.model)
     model = source.load()

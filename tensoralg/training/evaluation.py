@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..models.model import Model, forward
-from .data import FIRST, KIND_NAMES, SECOND, TRIGRAM, Batch, DataConfig, Grammar
+from .data import FIRST, KIND_NAMES, SECOND, TRIGRAM, Batch, DataConfig, Grammar  # noqa: F401 (the doctest)
 
 
 def log_probabilities(model: Model, tokens: np.ndarray) -> np.ndarray:

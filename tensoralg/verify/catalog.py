@@ -349,6 +349,12 @@ class ClaimResult:
         used |= {c.verdict.method for c in self.checks + self.negatives}
         return tuple(m for m in METHODS if m in used)
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the claim with its derivations typeset, its checks and negative controls as cards."""
+        from .cards import claim_html
+
+        return claim_html(self)
+
     @property
     def failures(self) -> tuple[str, ...]:
         """One line per thing that went wrong."""

@@ -131,6 +131,12 @@ class DerivationReport:
                     lines.append(f"    {name} = [" + "; ".join(" ".join(r) for r in rows) + "]")
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:
+        """Jupyter: a table of the steps, each typeset with its verdict, the first wrong one marked."""
+        from .cards import derivation_html
+
+        return derivation_html(self)
+
     def to_json(self) -> dict[str, Any]:
         wrong = self.first_wrong
         return {

@@ -49,7 +49,7 @@ parses a formula typed by a person.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field as dataclass_field, replace
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -147,6 +147,8 @@ class Verdict:
     error_bound: float | None = None
     seconds: float = 0.0
     kind: str = "identity"  # or "rank" (rank(E) <= k, see tensoralg.verify.statements)
+    #: The two sides as expressions, when the verdict is on an identity (for typeset display).
+    sides: tuple[Expr, Expr] | None = dataclass_field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -188,6 +190,17 @@ class Verdict:
             for name, rows in self.counterexample.values:
                 lines.append(f"    {name} = [" + "; ".join(" ".join(r) for r in rows) + "]")
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """A card for Jupyter: the statement typeset, the verdict, the detail and the counterexample."""
+        from .cards import verdict_html
+
+        return verdict_html(self)
+
+    def _repr_markdown_(self) -> str:
+        from .cards import verdict_markdown
+
+        return verdict_markdown(self)
 
 
 def _wrap_statement(statement: str) -> list[str]:
@@ -355,7 +368,7 @@ def verify_identity(
     'HOLDS'
     """
     with nesting_room(max(depth(lhs), depth(rhs))):
-        return _verify_identity(lhs, rhs, seed, trials, expand, full)
+        return replace(_verify_identity(lhs, rhs, seed, trials, expand, full), sides=(lhs, rhs))
 
 
 def _verify_identity(lhs: Expr, rhs: Expr, seed: int, trials: int, expand: bool, full: bool) -> Verdict:
