@@ -218,6 +218,8 @@ def test_messages_name_the_shape_and_the_first_tokens():
         wide.diagonal()
     with pytest.raises(ShapeError, match=r"got \[-1, 0, 1, 2, 3, 4, 5, 6\]$"):
         top_k_scores(_circuit(np.eye(4)), tokens=list(range(-1, 11)))
+    with pytest.raises(ShapeError, match=r"in \[0, 4\); got \[4\]"):
+        top_k_scores(_circuit(np.eye(4)), tokens=[4])
 
 
 def test_a_model_without_heads_stacks_empty_weights():
