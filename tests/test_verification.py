@@ -354,9 +354,14 @@ def test_the_size_caps_are_as_documented(monkeypatch, factors, cap):
     assert verdict.status == "UNDECIDED" and f"above the search's cap {cap} " in verdict.detail
 
 
-def test_verdicts_time_themselves():
-    for verdict in (check_formula("A B ==", declarations=SQUARES), check_formula("A B == B A", declarations=SQUARES),
-                    verify_numeric("0 = 0", lambda r: (np.zeros(2), np.zeros(2)))):
+def test_verdicts_time_themselves(monkeypatch):
+    A, B = (Atom(declared_symbol(n, "d", "d")) for n in "AB")
+    verdicts = [check_formula("A B ==", declarations=SQUARES), verify_identity(A @ B, B @ A),
+                verify_identity(A @ B, A @ B), verify_numeric("0 = 0", lambda r: (np.zeros(2), np.zeros(2)))]
+    monkeypatch.setattr("tensoralg.verify.verification.SIZE_CAP", {1: 1})
+    verdicts.append(verify_identity(A @ B, B @ A))
+    assert [v.status for v in verdicts] == ["ERROR", "REFUTED", "PROVED", "HOLDS", "UNDECIDED"]
+    for verdict in verdicts:
         assert 0.0 <= verdict.seconds < 60.0, verdict.status
 
 
