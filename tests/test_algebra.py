@@ -319,3 +319,12 @@ def test_a_two_factor_action_is_counted_as_operator_terms_times_state_terms():
     A, W = sym("A", "p", "p"), sym("W", "q", "q")
     X = Sum(tuple(sym(f"X{i}", "p", "q") for i in range(1100)))
     assert len(Apply(Tensor((A, W)), X).normal_form) == 1100
+
+
+def test_an_action_of_a_sum_over_heads_of_unknown_number():
+    from tensoralg.verify.verification import check_formula
+
+    verdict = check_formula("(Σ_{h∈H1} A^h ⊗ W_OV^h) · X == Σ_{h∈H1} A^h X W_OV^hᵀ", declarations=["X: n_ctx x d_model"])
+    assert verdict.status == "PROVED" and "every number of heads" in verdict.detail
+    twin = check_formula("(Σ_{h∈H1} A^h ⊗ W_OV^h) · X == Σ_{h∈H1} A^h X W_OV^h", declarations=["X: n_ctx x d_model"])
+    assert twin.status == "REFUTED"
