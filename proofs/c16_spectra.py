@@ -186,7 +186,7 @@ def check(ctx: Context) -> list[Check]:
                     _factored_eigenvalues, rtol=1e-8),
         ctx.law("copying score Σλ/Σ|λ| ∈ [−1, 1]", square, _score_in_range),
         ctx.numeric("copying score = 1 for B Bᵀ ≠ 0 and −1 for −B Bᵀ", _semidefinite),
-        ctx.numeric("complex eigenvalues: the score of P·diag(rotation-scalings, reals)·P⁻¹ = (Σ2a + Σr)/(Σ2√(a²+b²) + Σ|r|)",
+        ctx.numeric("complex eigenvalues: the score of P·diag(rotation-scalings, reals)·P⁻¹ = (Σ 2a + Σ r)/(Σ 2√(a²+b²) + Σ |r|)",
                     _complex_spectrum, rtol=1e-8),
         ctx.numeric("copying_scores of random models' OV circuits = Re Σλ/Σ|λ| of the dense circuits' spectra (complex λ)",
                     _model_copying, rtol=1e-8),
