@@ -384,3 +384,24 @@ def test_statements_up_to_100_characters_stay_on_the_first_line(width, one_line)
     statement = "x" * (width - 4) + " = y"
     lines = Verdict("PROVED", "symbolic", statement, "d").describe().splitlines()
     assert (lines[0].endswith(statement)) == one_line
+
+
+def test_shrinking_keeps_the_smallest_size_of_each_space():
+    # The standard polynomial s₄ vanishes on 2 × 2 matrices (Amitsur–Levitzki), so the search
+    # first sees it at size 3 and d stays 3; the space e, on which the difference does not
+    # depend, shrinks to 1.
+    from fractions import Fraction
+    from itertools import permutations
+
+    from tensoralg.algebra.expr import Scaled, Sum
+
+    letters = [Atom(declared_symbol(n, "d", "d")) for n in "ABCD"]
+    F, G = Atom(declared_symbol("F", "d", "e")), Atom(declared_symbol("G", "e", "d"))
+    terms = []
+    for perm in permutations(range(4)):
+        sign = (-1) ** sum(perm[i] > perm[j] for i in range(4) for j in range(i + 1, 4))
+        product = letters[perm[0]] @ letters[perm[1]] @ letters[perm[2]] @ letters[perm[3]]
+        terms.append(product if sign > 0 else Scaled(Fraction(-1), product))
+    verdict = verify_identity(Sum((*terms, F @ G)), F @ G)
+    assert verdict.status == "REFUTED"
+    assert verdict.counterexample.dims == {"d": 3, "e": 1}
