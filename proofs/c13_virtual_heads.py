@@ -15,7 +15,8 @@ nonnegativity by the product-closed property layer (see C29). Checked exactly on
 rational patterns, under hypothesis, and on the real
 softmax patterns of a 2-layer model, whose layer-2 head outputs split into a direct
 term and one virtual head per layer-1 head. NEGATIVE (twins): the order of the
-patterns matters (A^{h1}A^{h2} ≠ A^{h2}A^{h1}), and a sum of patterns is not a pattern.
+patterns matters (A^{h1}A^{h2} ≠ A^{h2}A^{h1}), and with one pattern transposed (an index
+slip, A^{h2}A^{h1}ᵀ) the product is not a pattern.
 
 >>> CLAIM.id
 'C13'
@@ -111,9 +112,9 @@ def _commute(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return P2 @ P1, P1 @ P2
 
 
-def _sum_is_pattern(rng: np.random.Generator) -> Mismatch | None:
-    n = int(rng.integers(1, 5))
-    return _pattern_defect(_exact_pattern(rng, n) + _exact_pattern(rng, n))
+def _transposed_product_is_pattern(rng: np.random.Generator) -> Mismatch | None:
+    n = int(rng.integers(2, 5))
+    return _pattern_defect(_exact_pattern(rng, n) @ _exact_pattern(rng, n).T)
 
 
 def check(ctx: Context) -> list[Check]:
@@ -149,7 +150,8 @@ def refute(ctx: Context) -> list[Check]:
         Check("A^{1,0}A^{0,0}𝟙 = 𝟙 for arbitrary matrices (no pattern assumption)",
               check_assuming("A^{1,0} A^{0,0} 𝟙 == 𝟙", defaults=False, seed=ctx.seed_for("c13 rows") % 10_000)),
         ctx.numeric("the order of V-composition does not matter: A^{h2}A^{h1} = A^{h1}A^{h2}", _commute),
-        ctx.instances("a sum of two patterns is a pattern", _sum_is_pattern),
+        ctx.instances("with the earlier pattern transposed (A^{h2}A^{h1}ᵀ, an index slip) the product is a pattern",
+                      _transposed_product_is_pattern),
     ]
 
 

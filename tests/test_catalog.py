@@ -78,6 +78,20 @@ def test_a_check_that_does_not_hold_fails_the_claim():
     assert result.checks[0].verdict.status == "REFUTED"
 
 
+def test_a_claim_without_negative_controls_fails():
+    result = run_claim(make_claim(negatives=lambda ctx: []), CTX)
+    assert not result.passed and result.refuted == "0/0"
+    assert any("no negative controls" in line for line in result.failures)
+
+
+def test_a_check_that_is_not_decided_fails_the_claim(monkeypatch):
+    # Past the size cap AB = BA shows no difference: UNDECIDED, which is not a pass.
+    monkeypatch.setattr("tensoralg.verify.verification.SIZE_CAP", {1: 1})
+    result = run_claim(make_claim(checks=lambda ctx: [ctx.identity("AB = BA", A @ B, B @ A)]), CTX)
+    assert result.checks[0].verdict.status == "UNDECIDED" and not result.passed
+    assert any("UNDECIDED" in line for line in result.failures)
+
+
 def test_an_exception_is_reported_and_the_rest_still_runs():
     def broken(ctx):
         raise RuntimeError("boom")

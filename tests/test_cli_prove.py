@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 
+import console
 import pytest
 
 import tensoralg.cli.prove as prove_cli
@@ -40,7 +41,7 @@ def test_json_output_is_the_run(capsys):
     data = json.loads(out)
     assert code == 0 and data["seed"] == 3 and data["passed"]
     (claim,) = data["claims"]
-    assert claim["id"] == "C16" and claim["negatives_refuted"] == "1/1"
+    assert claim["id"] == "C16" and claim["negatives_refuted"] == "2/2"
     control = claim["negative_controls"][0]["verdict"]
     assert control["status"] == "REFUTED" and control["counterexample"]["entry"] == [1, 0]
 
@@ -103,7 +104,8 @@ def test_a_failing_claim_exits_nonzero(capsys, monkeypatch):
 
 
 def test_console_script():
-    done = subprocess.run([shutil.which("tensoralg") or "tensoralg", "prove", "C2", "C3"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([*console.command(), "prove", "C2", "C3"], capture_output=True, text=True, timeout=120,
+                          env=console.environment())
     assert done.returncode == 0, done.stderr
     assert "2 claims: 2 passed, 0 failed" in done.stdout
 

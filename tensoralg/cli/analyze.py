@@ -24,12 +24,17 @@ import numpy as np
 
 from ..models.circuits import copying_scores, eigenvalue_scores, head_weights, label, ov_circuits, qk_circuits, qk_frame
 from ..models.composition import composition_scores
+from ..errors import TensoralgError
 from ..models.induction import behavioural_scores, disagreements, previous_token_evidence, route_evidence
 from ..models.model import Model
 from ..models.processing import STANDARD, process_weights
 from ..models.registry import WeightsSource, resolve
 from ..models.skip_trigrams import MAX_VOCAB
-from . import non_negative_int, positive_int
+from . import bounded_int, non_negative_int, positive_int
+
+#: Upper bounds of the counts (each sequence is a forward pass over 2·seq_len tokens).
+MAX_SEQUENCES = 1000
+MAX_SEQ_LEN = 1000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,8 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "and the unembedding, fold value biases, drop key biases: C21–C24)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     parser.add_argument("--top", type=non_negative_int, default=10, metavar="K", help="composition pairs to list (default 10)")
-    parser.add_argument("--seq-len", type=int, default=None, metavar="T", help="random tokens per repeated half (default min(25, n_ctx/2))")
-    parser.add_argument("--sequences", type=int, default=4, metavar="S", help="random sequences for the behavioural scores (default 4)")
+    parser.add_argument("--seq-len", type=bounded_int(2, MAX_SEQ_LEN), default=None, metavar="T",
+                        help=f"random tokens per repeated half, 2…{MAX_SEQ_LEN} (default min(25, n_ctx/2))")
+    parser.add_argument("--sequences", type=bounded_int(1, MAX_SEQUENCES), default=4, metavar="S",
+                        help=f"random sequences for the behavioural scores, 1…{MAX_SEQUENCES} (default 4)")
     parser.add_argument("--no-behaviour", action="store_true", help="skip the behavioural scores (no forward passes)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random tokens and the composition baseline (default 0)")
     parser.add_argument("--score-scale", type=float, default=None, metavar="S", help="override s in softmax*(s·S) (default: the file's, else 1/√d_head)")
@@ -56,7 +63,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _number(x: float | None) -> float | None:
-    return None if x is None or not np.isfinite(x) else round(float(x), 6)
+    """x rounded for the report; None only where a score does not apply (never for NaN or ±∞)."""
+    if x is None:
+        return None
+    if not np.isfinite(x):
+        raise TensoralgError(f"a score came out as {float(x)} (not a number): float64 overflowed; the weights or "
+                             "the score scale are too large to analyse (see --score-scale)")
+    return round(float(x), 6)
+
+
+def check_analysable(model: Model) -> None:
+    """Refuse models whose scores would be meaningless: no heads, fewer than two tokens (loading
+    already refuses empty axes such as d_head 0)."""
+    if not any(model.heads):
+        raise TensoralgError(f"the model has no attention heads (heads per layer {tuple(model.heads)}): nothing to analyse")
+    if model.n_vocab < 2:
+        raise TensoralgError(f"n_vocab is {model.n_vocab}: copying and matching scores compare tokens, and need at least two")
+
+
+def _finite(values, what: str, labels) -> None:
+    """Raise naming the first head whose ``what`` is NaN or ±∞ (instead of printing it as "-")."""
+    bad = np.flatnonzero(~np.isfinite(np.asarray(values, dtype=np.float64)))
+    if bad.size:
+        raise TensoralgError(f"the {what} of head {label(labels[bad[0]])} is {float(np.asarray(values)[bad[0]])} "
+                             "(not a number): float64 overflowed; the weights or the score scale are too large "
+                             "to analyse (see --score-scale)")
 
 
 def _eigenvalues(values: np.ndarray) -> list[list[float]]:
@@ -79,6 +110,7 @@ def load_model(args: argparse.Namespace) -> Model:
 def analyze(args: argparse.Namespace, model: Model | None = None) -> dict:
     """The report as a JSON-ready dictionary (of ``model``, else of :func:`load_model`)."""
     model = load_model(args) if model is None else model
+    check_analysable(model)
     found = source(args)
     processing = [step.__name__ for step in STANDARD] if model.layer_norm and not args.no_process else []
     heads = head_weights(model)
@@ -96,6 +128,11 @@ def analyze(args: argparse.Namespace, model: Model | None = None) -> dict:
         None if args.no_behaviour or too_short
         else behavioural_scores(model, np.random.default_rng(args.seed), args.seq_len, args.sequences)
     )
+    for what, values in (("copying score", copying), ("same-matching score", matching)) + (
+        () if behaviour is None else (("prefix-matching score", behaviour.prefix_matching),
+                                      ("behavioural copying score", behaviour.copying))
+    ):
+        _finite(values, what, heads.labels)
     vocabulary = found.vocabulary
     ov_top = _ov_top(heads, vocabulary) if model.n_vocab <= MAX_VOCAB else None
     rows = []
@@ -217,8 +254,10 @@ def _text(report: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    model = load_model(args)
-    report = analyze(args, model)
+    # Overflow shows as a non-finite score, which analyze refuses in one line; numpy's warnings would add more.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        model = load_model(args)
+        report = analyze(args, model)
     print(json.dumps(report, indent=2) if args.json else _text(report))
     if args.plots:
         from .. import plots

@@ -14,7 +14,8 @@ Without --heads, Σ_{h∈H1} ranges over a layer's heads whatever their number: 
 holds for every head count, REFUTED names the head counts of its counterexample.
 
 Exit codes: 0 proved or holds, 1 refuted, 2 bad input (parse or shape error), 3 not decided
-(a rank bound neither proved nor refuted, or completion under assumptions past its cap).
+(differing normal forms with no counterexample found, a rank bound neither proved nor refuted,
+or completion under assumptions past its cap), 4 internal error.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ import sys
 from ..algebra.completion import Caps
 from ..verify.assumptions import check_assuming, write_lean
 from ..verify.derivation import check_file
-from . import add_formula_options, formula_heads, non_negative_int
+from . import add_formula_options, bounded_int, formula_heads, non_negative_int
+
+#: More instances per size than this only spend time: each misses with probability ≤ degree/2⁶¹.
+MAX_TRIALS = 100
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,17 +40,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Check an identity 'LHS == RHS' of the tensor-product algebra, or each step of a derivation "
             "file. PROVED: the normal forms agree (for all sizes). REFUTED: an exact counterexample "
-            "(sizes, seed, entry, both values). HOLDS: random exact evaluations agree, with a "
-            "Schwartz–Zippel bound. Under assumptions (--assume; every A^{l,h} is a pattern by default): PROVED "
+            "(sizes, seed, entry, both values). HOLDS: equal once W_OV and W_QK are unfolded (--no-expand). "
+            "UNDECIDED: no proof and no counterexample (the Schwartz–Zippel bound is printed). Under assumptions (--assume; every A^{l,h} is a pattern by default): PROVED "
             "with a certificate, REFUTED by an instance satisfying them, or UNDECIDED. Exit 0 proved/holds, 1 refuted, "
-            "2 bad input, 3 not decided."
+            "2 bad input, 3 not decided, 4 internal error."
         ),
     )
     parser.add_argument("formula", nargs="?", help="the identity, e.g. \"(A⊗B)(C⊗D) == A C ⊗ B D\"")
     parser.add_argument("--file", "-f", metavar="PATH", help="a derivation: one expression per line, or e0 = e1 = e2")
     add_formula_options(parser)
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random exact instances (default 0)")
-    parser.add_argument("--trials", type=int, default=3, help="random instances per size (default 3)")
+    parser.add_argument("--trials", type=bounded_int(1, MAX_TRIALS), default=3,
+                        help=f"random instances per size, 1…{MAX_TRIALS} (default 3)")
     parser.add_argument("--no-expand", action="store_true", help="do not unfold W_OV = W_O W_V, W_QK = W_Qᵀ W_K symbolically")
     parser.add_argument(
         "--assume", action="append", default=[], metavar="RELATION",

@@ -1,4 +1,4 @@
-"""Verdicts on identities: PROVED, REFUTED (with a counterexample), HOLDS or ERROR.
+"""Verdicts on identities: PROVED, REFUTED (with a counterexample), HOLDS, UNDECIDED or ERROR.
 
 :func:`verify_identity` decides an identity LHS = RHS of the tensor-product algebra:
 
@@ -11,15 +11,25 @@
   vectors along the word; the monomial of that path comes from that word alone;
   without transposes Amitsur–Levitzki already gives n > k/2). With inverses the
   bound comes from the Magnus expansion X = Id + N, X⁻¹ = Σ (−N)^j: a nonzero
-  monomial of degree m gives sizes m + 1 (:mod:`tensoralg.algebra.size_bounds`);
-  when none is found up to its degree cap, a HOLDS says no bound is proven. The search evaluates
-  over GF(2⁶¹ − 1) with all spaces of size n = 1, 2, … and stops at the first
-  difference; then it shrinks the sizes space by space and reports an instance
-  over ℚ with small integer entries: dims, seed, entry and both values.
-* HOLDS — no symbolic proof, yet every random evaluation agrees (e.g. with
-  definitions not unfolded, or past the size cap). A false identity survives one
-  trial with probability at most D/p (Schwartz–Zippel, D the degree of the
-  difference), so the verdict carries the bound (D/p)^trials.
+  monomial of degree m gives sizes m + 1 (:mod:`tensoralg.algebra.size_bounds`).
+  The search evaluates over GF(p) with all spaces of size n = 1, 2, … and stops at
+  the first difference; then it shrinks the sizes space by space and reports an
+  instance over ℚ with small integer entries: dims, seed, entry and both values.
+  The prime is p = 2⁶¹ − 1 unless that divides a numerator or denominator of a
+  coefficient the evaluation meets; then it is the largest smaller prime that divides
+  none (:func:`tensoralg.algebra.exact.faithful_prime_field`). So every coefficient has
+  its value mod p and no nonzero one vanishes: a difference mod p on an integer
+  instance is a difference over ℚ, and the difference the path argument finds is a
+  nonzero polynomial mod p.
+* HOLDS — the normal forms differ as written but agree once the definitions are
+  unfolded (``expand=False``): exact evaluation always unfolds them, so this is a
+  proof too (error bound 0). Numeric checks (:func:`verify_numeric`) say HOLDS when
+  every float64 draw agrees.
+* UNDECIDED ("not decided") — the normal forms differ, yet no random instance shows
+  it: the size where it must show is above the search's cap, no size bound is proven
+  (inverses past the Magnus cap), or every trial missed (probability ≤ (D/p)^trials by
+  Schwartz–Zippel, D the degree of the difference; the verdict carries that bound).
+  A false identity is never reported as holding.
 * ERROR — the input is ill-formed (shapes that differ, a parse error …).
 
 :func:`verify_numeric` checks model-level claims with non-polynomial parts
@@ -48,16 +58,16 @@ from ..algebra.definitions import expand_definitions
 from ..algebra.evaluate import evaluate_with
 from ..errors import ShapeError, TensoralgError
 from ..algebra.exact import (
-    PRIME_FIELD,
     RATIONALS,
     Field,
     SingularValueError,
     first_difference,
     invertible_symbols,
     matrix_text,
+    faithful_prime_field,
     random_instance,
 )
-from ..algebra.expr import Atom, Expr, canonical_tree, format_shape, spaces_in, symbols_in
+from ..algebra.expr import Atom, Expr, Scaled, canonical_tree, children, format_shape, spaces_in, symbols_in
 from ..algebra.expr import depth
 from ..algebra.normal_form import NormalForm
 from ..algebra.printing import to_unicode
@@ -248,9 +258,28 @@ def _degree_bound(nf: NormalForm, dims: Mapping[str, int]) -> int:
     return plain + sum(m * dims[s.rows] for s, m in inverses.items())
 
 
+def _coefficients(*exprs: Expr) -> list:
+    """Every rational number the exact evaluation of ``exprs`` meets: the scalars of the trees
+    and the coefficients of every sub-expression's normal form (inverses, bilinear forms and
+    actions are evaluated through those)."""
+    found: list = []
+    seen: set[int] = set()
+    stack = list(exprs)
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, Scaled):
+            found.append(node.coefficient)
+        found.extend(node.normal_form.terms.values())
+        stack.extend(children(node))
+    return found
+
+
 @dataclass(frozen=True)
 class _Search:
-    """The sides of one identity, ready for exact evaluation."""
+    """The sides of one identity, ready for exact evaluation over ``field`` (a faithful GF(p))."""
 
     lhs: Expr
     rhs: Expr
@@ -258,6 +287,7 @@ class _Search:
     invertible: frozenset
     spaces: tuple[str, ...]  # the spaces whose sizes the search chooses
     fixed: Mapping[str, int]  # spaces named by a size (1 for scalars, 3 in "P: 3 x 3")
+    field: Field
 
     def differs(self, dims: Mapping[str, int], seed: int, field: Field) -> tuple | None:
         dims = {**dims, **self.fixed}
@@ -273,7 +303,7 @@ class _Search:
 
     def fails(self, dims: Mapping[str, int], seeds: Sequence[int]) -> tuple | None:
         for seed in seeds:
-            found = self.differs(dims, seed, PRIME_FIELD)
+            found = self.differs(dims, seed, self.field)
             if found is not None:
                 return seed, found
         return None
@@ -303,15 +333,15 @@ def _counterexample(search: _Search, dims: dict[str, int], seed: int, seeds: Seq
             break
     if found is None:
         used, found = search.fails(dims, seeds)
-        field_ = PRIME_FIELD
+        field_ = search.field
     (entry, lhs_value, rhs_value), values = found
     small = sum(v.nrows() * v.ncols() for v in values.values()) <= 64
     listed = tuple((to_unicode(Atom(s)), matrix_text(v, field_)) for s, v in sorted(values.items())) if small else ()
     names = ", ".join(to_unicode(Atom(s)) for s in sorted(values))
     inverted = ", ".join(to_unicode(Atom(s)) for s in sorted(search.invertible))
     note = (
-        f"instance: tensoralg.algebra.exact.random_instance([{names}], dims, seed={used}, field={field_.name!r}"
-        + (f", invertible=[{inverted}])" if inverted else ")")
+        f"instance: tensoralg.algebra.exact.random_instance([{names}], dims, seed={used}, "
+        f"field=field_named({field_.name!r})" + (f", invertible=[{inverted}])" if inverted else ")")
     )
     return Counterexample(dict(sorted(dims.items())), used, field_.name, entry, lhs_value, rhs_value, note, listed)
 
@@ -319,7 +349,7 @@ def _counterexample(search: _Search, dims: dict[str, int], seed: int, seeds: Seq
 def verify_identity(
     lhs: Expr, rhs: Expr, *, seed: int = 0, trials: int = 3, expand: bool = True, full: bool = False
 ) -> Verdict:
-    """PROVED, REFUTED, HOLDS or ERROR for the identity lhs = rhs (see the module docstring).
+    """PROVED, REFUTED, HOLDS, UNDECIDED or ERROR for lhs = rhs (see the module docstring).
 
     ``expand`` unfolds the definitions W_OV = W_O W_V and W_QK = W_Qᵀ W_K before
     comparing normal forms; exact evaluation always uses them. ``seed`` fixes the
@@ -357,7 +387,9 @@ def _verify_identity(lhs: Expr, rhs: Expr, seed: int, trials: int, expand: bool,
         nl, nr = left.normal_form, right.normal_form
     except TensoralgError as exc:
         return _error(statement, exc, start)
-    unfolded = " (W_OV, W_QK unfolded)" if expand and (left is not lhs or right is not rhs) else ""
+    # expand_definitions rebuilds every tree; the symbols tell whether a definition was unfolded.
+    changed = expand and symbols_in(left) | symbols_in(right) != symbols_in(lhs) | symbols_in(rhs)
+    unfolded = " (W_OV, W_QK unfolded)" if changed else ""
     every = " for every number of heads" if nl.variables or nr.variables else ""
     if nl == nr:
         return Verdict(
@@ -393,6 +425,9 @@ def _evaluate(
             "unfolded (exact evaluation always unfolds them)",
             error_bound=0.0, seconds=time.perf_counter() - start,
         )
+    # A prime that divides none of the numbers the evaluation meets: every coefficient has a
+    # value mod p, and the difference's nonzero coefficients stay nonzero (see the module doc).
+    field = faithful_prime_field([*_coefficients(exp_l, exp_r), *exp_diff.terms.values()])
     search = _Search(
         exp_l,
         exp_r,
@@ -400,6 +435,7 @@ def _evaluate(
         invertible_symbols(exp_l) | invertible_symbols(exp_r),
         tuple(sorted(s for s in spaces_in(exp_l) | spaces_in(exp_r) if space_size(s) is None)),
         {s: space_size(s) for s in spaces_in(exp_l) | spaces_in(exp_r) if space_size(s) is not None},
+        field,
     )
     seeds = range(seed, seed + trials)
     # The size bound is about the polynomial the search evaluates: the unfolded difference.
@@ -419,22 +455,28 @@ def _evaluate(
     dims = {space: top for space in search.spaces}
     degree = _degree_bound(exp_diff, dims)
     guard = sum(dims[s.rows] for s in search.invertible)
-    p = float(PRIME_FIELD.modulus)
+    p = float(field.modulus)
     per_trial = min(1.0, (degree / p) / (1 - guard / p))
-    why = (
-        f"with inverses no size bound is proven for this difference ({sizes.method}), so agreement at sizes "
-        f"1…{top} does not rule out a larger counterexample"
-        if not sizes.proven
-        else f"a difference must show by size {need}, above the cap {top}"
-        if need > top
-        else "the difference vanishes on every instance (a relation outside the free algebra)"
-    )
     bound = per_trial**trials
+    agree = f"{trials} random instance(s) over {field.name} agree at every size 1…{top}"
+    if not sizes.proven or need > top:
+        why = (
+            f"with inverses no size bound is proven for this difference ({sizes.method}), so agreement at "
+            f"sizes 1…{top} does not rule out a larger counterexample"
+            if not sizes.proven
+            else f"the sides differ once the spaces have size {need}, above the search's cap {top} "
+            f"(dense values of {len(exp_l.shape)} tensor factor(s))"
+        )
+        return Verdict(
+            "UNDECIDED", "exact", statement, f"not decided: {differing}; {agree}; {why}",
+            seconds=time.perf_counter() - start,
+        )
     return Verdict(
-        "HOLDS", "exact", statement,
-        f"{differing}, but {trials} random instance(s) over {PRIME_FIELD.name} agree at every size "
-        f"1…{top}; {why}. If false at size {top}, one trial would miss with probability ≤ "
-        f"{degree}/p (Schwartz–Zippel), all {trials} with ≤ {bound:.3g}",
+        "UNDECIDED", "exact", statement,
+        f"not decided: {differing}, so the sides differ at size {top}, yet {agree}. The modulus divides "
+        f"no coefficient, so the difference is a nonzero polynomial of degree ≤ {degree} there, and a "
+        f"trial misses it with probability ≤ {degree}/p (Schwartz–Zippel), all {trials} with ≤ "
+        f"{bound:.3g}: rerun with another --seed",
         error_bound=bound, seconds=time.perf_counter() - start,
     )
 
