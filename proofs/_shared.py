@@ -104,3 +104,19 @@ def draw_run(
     model, tokens = draw_model(rng, heads, positional)
     run = forward(model, tokens)
     return model, tokens, run, symbol_values(model, tokens, run.patterns)
+
+
+#: C11's sides and C14's, as the paper writes them (layer 2 is index 1; W_QK^{1,0} is one of its heads).
+C11_PRODUCT = "(Id⊗W_U)(Id + Σ_{h∈H2} A^h⊗W_OV^h)(Id + Σ_{h∈H1} A^h⊗W_OV^h)(Id⊗W_E)"
+C11_LAYER_1 = "(Id⊗W_U)(Id + Σ_{h∈H2} A^h⊗W_OV^h)(Id⊗W_E + Σ_{h∈H1} A^h⊗W_OV^h W_E)"
+C11_CLOSED = (
+    "Id⊗W_U W_E + Σ_{h∈H1∪H2} A^h⊗(W_U W_OV^h W_E) "
+    "+ Σ_{h1∈H1, h2∈H2} (A^{h2}A^{h1}) ⊗ (W_U W_OV^{h2} W_OV^{h1} W_E)"
+)
+_READ = "(Id⊗W_E + Σ_{h∈H1} A^h⊗W_OV^h W_E)"
+C14_FORM = f"W_QK^{{1,0}} ∘ ({_READ}, {_READ})"
+C14_CLOSED = (
+    "Id⊗Id⊗(W_Eᵀ W_QK^{1,0} W_E) + Σ_{hq∈H1} A^{hq}⊗Id⊗(W_Eᵀ W_OV^{hq}ᵀ W_QK^{1,0} W_E) "
+    "+ Σ_{hk∈H1} Id⊗A^{hk}⊗(W_Eᵀ W_QK^{1,0} W_OV^{hk} W_E) "
+    "+ Σ_{hq,hk∈H1} A^{hq}⊗A^{hk}⊗(W_Eᵀ W_OV^{hq}ᵀ W_QK^{1,0} W_OV^{hk} W_E)"
+)

@@ -2,7 +2,7 @@
 
     (A⊗B)(C⊗D) = (AC)⊗(BD)          mixed product
     (A + A')⊗B = A⊗B + A'⊗B, …      bilinearity in each factor
-    (A⊗B)ᵀ = Aᵀ⊗Bᵀ,  Id⊗Id = Id
+    (A⊗B)ᵀ = Aᵀ⊗Bᵀ,  Id⊗Id = Id   (the unit: (Id⊗Id)·X = X, value Id_{pq})
     (A⊗W)·X = A X Wᵀ = np.kron(A, W) @ vec(X)
 
 Here A, C act on positions (p × p) and B, D, W on residual vectors (q × q); the
@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Step
+from tensoralg.algebra.exact import PRIME_FIELD, RATIONALS, evaluate_exact
+from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Mismatch, Step
 from tensoralg.algebra.evaluate import evaluate
 from tensoralg.algebra.expr import Apply, Identity, Tensor, atom, canonical, symbols_in
 from tensoralg.verify.strategies import dimensions, expressions, random_values, seeds
@@ -85,6 +86,25 @@ def _normal_form_is_sound(example) -> bool:
     return bool(np.allclose(tree, normal, rtol=1e-9, atol=1e-9 * max(1.0, np.abs(tree).max(initial=0))))
 
 
+def _identity_is_the_unit() -> Mismatch | None:
+    """Id_p⊗Id_q = Id_{pq}: the normal form is the unit (one term, empty words, coefficient 1), and its
+    value is the pq × pq identity in float64 (tensoralg.algebra.evaluate) and over ℚ and GF(p)
+    (tensoralg.algebra.exact), for p, q = 1…4."""
+    unit = Tensor((Identity("p"), Identity("q")))
+    if dict(unit.normal_form.terms) != {((), ()): 1}:
+        return Mismatch(str(dict(unit.normal_form.terms)), "{((), ()): 1}", field="Z", note="normal form of Id⊗Id")
+    for p in range(1, 5):
+        for q in range(1, 5):
+            dims = {"p": p, "q": q}
+            if not np.array_equal(evaluate(unit, {}, dims), np.eye(p * q)):
+                return Mismatch(str(evaluate(unit, {}, dims).tolist()), f"Id_{p * q}", dims=dims, field="float64")
+            for field in (RATIONALS, PRIME_FIELD):
+                value = evaluate_exact(unit, {}, dims, field)
+                if value != field.identity(p * q):
+                    return Mismatch(str(value), f"Id_{p * q}", dims=dims, field=field.name)
+    return None
+
+
 def check(ctx: Context) -> list[Check]:
     return [
         ctx.identity("(A⊗B)(C⊗D) = (AC)⊗(BD)", _kron(A, B) @ _kron(C, D), _kron(A @ C, B @ D)),
@@ -95,6 +115,9 @@ def check(ctx: Context) -> list[Check]:
         ctx.identity("(Id⊗Id)(A⊗B) = A⊗B = (A⊗B)(Id⊗Id)",
                      _kron(Identity("p"), Identity("q")) @ _kron(A, B), _kron(A, B) @ _kron(Identity("p"), Identity("q"))),
         ctx.identity("(A⊗B)·X = A X Bᵀ", Apply(_kron(A, B), X), A @ X @ B.T),
+        ctx.identity("(Id⊗Id)·X = X", Apply(_kron(Identity("p"), Identity("q")), X), X),
+        ctx.fact("Id⊗Id = Id: the unit's normal form, and its value is Id_{pq} (float64, ℚ, GF(p); p, q ≤ 4)",
+                 _identity_is_the_unit, method="exact"),
         ctx.formula("typed as a user would: (A ⊗ B)(C ⊗ D) == A C ⊗ B D", "(A ⊗ B)(C ⊗ D) == A C ⊗ B D",
                     ["A, C: n_ctx x n_ctx", "B, D: d_model x d_model"]),
         ctx.numeric("np.kron(A, W) vec(X) = vec(A X Wᵀ)", _kron_action),

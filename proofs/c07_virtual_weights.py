@@ -9,8 +9,8 @@ A later layer that reads with W_I (W_Q, W_K, W_V of a head, or W_in of an MLP) s
 
 so it reads each earlier write through the virtual weight W_I W_O (or W_I W_out).
 
-NEGATIVE (a twin): the virtual weights stop at a nonlinearity; reading an MLP's
-write as if φ were the identity, through W_I W_out W_in, is refuted.
+NEGATIVE (a near miss): the stream as the same sum, but with each MLP reading X^l, the
+stream before its own layer's heads (as in a parallel attention + MLP block), is refuted.
 
 >>> CLAIM.id
 'C7'
@@ -107,11 +107,19 @@ def _virtual_reads(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(lhs), np.concatenate(rhs)
 
 
-def _linear_mlp(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _parallel_mlp(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The stream as a sum, with each MLP reading X^l (before its own layer's heads), as in a
+    parallel block: a plausible slip in accounting for what the MLP reads."""
     model, run = _draw(rng)
-    _, acts, middle = _pieces(model, run)[0]
-    mlp, W_I = model.mlps[0], model.layers[1].W_V[0]
-    return acts @ (W_I @ mlp.W_out).T, (middle @ mlp.W_in.T + mlp.b_in) @ (W_I @ mlp.W_out).T
+    lhs, rhs = [], []
+    total = run.residuals[0].copy()
+    for l, (layer, mlp) in enumerate(zip(model.layers, model.mlps)):
+        heads = run.head_outputs[l].sum(axis=0)
+        acts = ACTIVATIONS[mlp.activation](run.residuals[l] @ mlp.W_in.T + mlp.b_in)
+        total = total + heads + acts @ mlp.W_out.T
+        lhs.append(run.residuals[l + 1])
+        rhs.append(total)
+    return np.concatenate(lhs).ravel(), np.concatenate(rhs).ravel()
 
 
 def check(ctx: Context) -> list[Check]:
@@ -122,7 +130,8 @@ def check(ctx: Context) -> list[Check]:
 
 
 def refute(ctx: Context) -> list[Check]:
-    return [ctx.numeric("an MLP's write is read linearly through W_I W_out W_in (φ ignored)", _linear_mlp)]
+    return [ctx.numeric("each MLP reads X^l, before its layer's heads (a parallel block): the stream is that sum",
+                        _parallel_mlp)]
 
 
 CLAIM = Claim(

@@ -34,7 +34,8 @@ from tensoralg.algebra.evaluate import evaluate
 from tensoralg.paths.expansion import TermValues, iter_logit_terms, unexpanded_logits
 from tensoralg.algebra.expr import Apply, Expr, Identity, Product, Sum, Tensor, atom
 from tensoralg.models.model_symbols import symbol_values
-from tensoralg.proofs._shared import draw_model, draw_run
+from tensoralg.proofs._shared import C11_CLOSED, C11_PRODUCT, draw_model, draw_run
+from tensoralg.formula.parsing import parse
 from tensoralg.algebra.symbols import standard_symbol
 from tensoralg.paths.term_counts import elementary_symmetric, logit_counts, total
 
@@ -92,6 +93,10 @@ def derive() -> list[Derivation]:
         Derivation("a virtual head is a head reading a head", [
             Step(UNEMBED @ Tensor((A[1, 0], W_OV[1, 0])) @ Tensor((A[0, 0], W_OV[0, 0])) @ EMBED),
             Step(Tensor((A[1, 0] @ A[0, 0], W_U @ W_OV[1, 0] @ W_OV[0, 0] @ W_E)), "mixed product, three times"),
+        ]),
+        Derivation("for every number of heads: Σ_{h∈H1} a formal sum (C27)", [
+            Step(parse(C11_PRODUCT)),
+            Step(parse(C11_CLOSED), "distribute (Σ_{h∈H2} x_h)(Σ_{h∈H1} y_h) = Σ_{h1∈H1, h2∈H2} x_{h2} y_{h1}"),
         ]),
     ]
 

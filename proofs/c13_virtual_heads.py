@@ -9,10 +9,14 @@ diagonal) and row-stochastic (nonnegative, rows sum to 1) then so is AB, since
 (AB)[i,j] = Σ_{i≥k≥j} A[i,k]B[k,j] and AB𝟙 = A𝟙 = 𝟙. So the product term is itself
 an attention head, with pattern A^{h2}A^{h1} and OV circuit W_OV^{h2}W_OV^{h1}.
 
-Checked exactly on random rational patterns, under hypothesis, and on the real
+The row sums are also proved symbolically modulo A^{l,h}𝟙 = 𝟙 (every A^{l,h} is a pattern
+by default), with a certificate an independent checker re-expands, and causality and
+nonnegativity by the product-closed property layer (see C29). Checked exactly on random
+rational patterns, under hypothesis, and on the real
 softmax patterns of a 2-layer model, whose layer-2 head outputs split into a direct
 term and one virtual head per layer-1 head. NEGATIVE (twins): the order of the
-patterns matters (A^{h1}A^{h2} ≠ A^{h2}A^{h1}), and a sum of patterns is not a pattern.
+patterns matters (A^{h1}A^{h2} ≠ A^{h2}A^{h1}), and with one pattern transposed (an index
+slip, A^{h2}A^{h1}ᵀ) the product is not a pattern.
 
 >>> CLAIM.id
 'C13'
@@ -28,6 +32,7 @@ from hypothesis import strategies as st
 from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model, random_tokens
 from tensoralg.algebra.expr import Apply, Tensor, atom
 from tensoralg.models.model import forward
+from tensoralg.verify.assumptions import check_assuming
 from tensoralg.verify.strategies import causal_patterns
 from tensoralg.algebra.symbols import declared_symbol, standard_symbol
 
@@ -107,9 +112,9 @@ def _commute(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return P2 @ P1, P1 @ P2
 
 
-def _sum_is_pattern(rng: np.random.Generator) -> Mismatch | None:
-    n = int(rng.integers(1, 5))
-    return _pattern_defect(_exact_pattern(rng, n) + _exact_pattern(rng, n))
+def _transposed_product_is_pattern(rng: np.random.Generator) -> Mismatch | None:
+    n = int(rng.integers(2, 5))
+    return _pattern_defect(_exact_pattern(rng, n) @ _exact_pattern(rng, n).T)
 
 
 def check(ctx: Context) -> list[Check]:
@@ -122,13 +127,31 @@ def check(ctx: Context) -> list[Check]:
         ctx.instances("A^{1,h2}A^{0,h1} of a 2-layer model's softmax patterns is a pattern", _model_patterns, method="numeric"),
         ctx.numeric("layer-2 head = (A^{h2}⊗W_OV^{h2})·X⁰ + Σ_{h1} (A^{h2}A^{h1}⊗W_OV^{h2}W_OV^{h1})·X⁰",
                     _split_into_virtual_heads),
+        *_symbolic_pattern_checks(),
+    ]
+
+
+def _symbolic_pattern_checks() -> list[Check]:
+    """Symbolic, under the default assumption that every A^{l,h} is a pattern: the rows of the
+    product sum to 1 by a certificate A^{1,0}A^{0,0}𝟙 − 𝟙 = A^{1,0}(A^{0,0}𝟙 − 𝟙) + (A^{1,0}𝟙 − 𝟙)
+    that the independent checker accepts, and causality and nonnegativity by the product-closed
+    property layer."""
+    rows = check_assuming("A^{1,0} A^{0,0} 𝟙 == 𝟙")
+    report = f"certificate: {len(rows.certificate)} term(s), checker accepts" if rows.certificate_ok else ""
+    return [
+        Check("A^{1,0}A^{0,0}𝟙 = 𝟙 modulo A^{l,h}𝟙 = 𝟙, with a checked certificate", rows, report),
+        Check("pattern (A^{1,0}A^{0,0}): causal, nonnegative, stochastic by closure under products",
+              check_assuming("pattern (A^{1,0} A^{0,0})")),
     ]
 
 
 def refute(ctx: Context) -> list[Check]:
     return [
+        Check("A^{1,0}A^{0,0}𝟙 = 𝟙 for arbitrary matrices (no pattern assumption)",
+              check_assuming("A^{1,0} A^{0,0} 𝟙 == 𝟙", defaults=False, seed=ctx.seed_for("c13 rows") % 10_000)),
         ctx.numeric("the order of V-composition does not matter: A^{h2}A^{h1} = A^{h1}A^{h2}", _commute),
-        ctx.instances("a sum of two patterns is a pattern", _sum_is_pattern),
+        ctx.instances("with the earlier pattern transposed (A^{h2}A^{h1}ᵀ, an index slip) the product is a pattern",
+                      _transposed_product_is_pattern),
     ]
 
 

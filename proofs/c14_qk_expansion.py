@@ -20,8 +20,9 @@ unexpanded form (PROVED), which is tensoralg.paths.expansion's; the generated te
 term by term and family by family; for heads 2,1,2 (layer 2, 36 terms) the sum of the
 generated terms equals the unexpanded form; counts against (Π_{l'<l}(1+|H_l'|))² for drawn
 architectures; on random models the closed form, evaluated with the layer-1 softmax patterns,
-is the head's raw scores, its causal softmax the head's pattern, and the generated terms'
-values (all sources, positional models too) sum to the scores.
+is the head's raw scores, its causal softmax the head's pattern, the generated terms'
+values (all sources, positional models too) sum to the scores, and each term's value is that
+of its expression (the sum alone is symmetric in query and key).
 NEGATIVE: the Q- and K-composition factors swapped (W_OV^{hk}ᵀ on the query side of W_QK
 under a key-side pattern), and the Q-composition factor without its transpose, are refuted
 in the algebra; the swapped form also on real patterns.
@@ -39,10 +40,11 @@ import numpy as np
 from tensoralg.algebra.architecture import Architecture
 from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Mismatch, Step
 from tensoralg.algebra.evaluate import evaluate
-from tensoralg.paths.expansion import TermValues, iter_score_terms, unexpanded_scores
+from tensoralg.paths.expansion import TOKEN, TermValues, iter_score_terms, unexpanded_scores
 from tensoralg.algebra.expr import Apply, Bilinear, Expr, Identity, Product, Sum, Tensor, atom, sum_of
 from tensoralg.models.model import causal_softmax
-from tensoralg.proofs._shared import draw_model, draw_run
+from tensoralg.formula.parsing import parse
+from tensoralg.proofs._shared import C14_CLOSED, C14_FORM, draw_model, draw_run
 from tensoralg.algebra.symbols import standard_symbol
 from tensoralg.paths.term_counts import score_counts, total
 
@@ -96,6 +98,10 @@ def derive() -> list[Derivation]:
             Step(Bilinear(W_QK, READ, READ)),
             Step(Bilinear(W_QK, READ_EXPANDED, READ_EXPANDED), "P = Id⊗W_E + Σ_h A^h⊗W_OV^h W_E (mixed product)"),
             Step(closed_form(), "bilinear in each side: (Id⊗Id⊗M)∘(A_p⊗W_p, B⊗V) = A_p⊗B⊗W_pᵀ M V"),
+        ]),
+        Derivation("for every number of heads in layer 1: Σ_{h∈H1} a formal sum (C27)", [
+            Step(parse(C14_FORM)),
+            Step(parse(C14_CLOSED), "bilinear in each side, each side a sum over H1 with its own index"),
         ]),
     ]
 
@@ -157,6 +163,31 @@ def _generated_sum(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, fl
     return numbers.run.scores[layer][h], parts.sum(axis=0), float(np.abs(parts).max())
 
 
+def _each_term(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Per generated term: TermValues.scores against its expression A_q ⊗ A_k ⊗ M evaluated
+    factor by factor, A_q X_q M X_kᵀ A_kᵀ (X = t for a token source, Id for a position one).
+
+    The sum over all (query, key) pairs is symmetric in the two sides, so only term-by-term
+    values catch a term computed with its query and key exchanged.
+    """
+    heads, layer, positional = MODELS[int(rng.integers(len(MODELS)))]
+    model, tokens, _, values = draw_run(rng, heads, positional)
+    numbers = TermValues(model, tokens)
+    h = int(rng.integers(heads[layer]))
+    t_value = values[standard_symbol("t")]
+    sizes = {"n_ctx": tokens.size}
+
+    def read(path) -> np.ndarray:
+        return t_value if path.source == TOKEN else np.eye(tokens.size)
+
+    fast, by_expr = [], []
+    for term in iter_score_terms(Architecture.from_model(model), layer, h):
+        a_q, a_k, m = (evaluate(f, values, sizes) for f in term.expr.factors)
+        by_expr.append(a_q @ read(term.query) @ m @ read(term.key).T @ a_k.T)
+        fast.append(numbers.scores(term))
+    return np.stack(fast), np.stack(by_expr)
+
+
 def check(ctx: Context) -> list[Check]:
     deep = Architecture((2, 1, 2))
     deep_terms = [term.expr for term in iter_score_terms(deep, 2, 1)]
@@ -172,6 +203,7 @@ def check(ctx: Context) -> list[Check]:
         ctx.numeric("the closed form on t, with the layer-1 softmax patterns, = the head's raw scores", _formula_sides()),
         ctx.numeric("softmax*(s · those scores) = the head's pattern", _pattern_sides),
         ctx.numeric("the generated terms' values (TermValues, all sources) sum to the scores", _generated_sum),
+        ctx.numeric("each generated term's value (TermValues) = A_q X_q M X_kᵀ A_kᵀ of its expression", _each_term),
     ]
 
 

@@ -11,7 +11,8 @@
 
 The characteristic polynomials are compared exactly (python-flint) on random
 integer matrices; the library's factored eigenvalues and copying score are checked
-numerically. NEGATIVE (the seeds' caveat): "all eigenvalues positive ⇒ every token
+numerically, the score also on spectra with complex eigenvalues against its definition
+(|a ± ib| = √(a² + b²), not |a|). NEGATIVE (the seeds' caveat): "all eigenvalues positive ⇒ every token
 raises its own logit most" is refuted by the explicit matrix
 
     M = [[−1, −2], [4, 5]]     (column j = the logit effect of attending to token j)
@@ -30,9 +31,10 @@ import numpy as np
 from hypothesis import strategies as st
 
 from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model
-from tensoralg.models.circuits import eigenvalue_scores
+from tensoralg.models.circuits import copying_scores, eigenvalue_scores, head_weights, ov_circuits
 from tensoralg.algebra.expr import atom
 from tensoralg.models.factored import FactoredMatrix
+from tensoralg.proofs._shared import invertible
 from tensoralg.verify.strategies import real_matrices
 from tensoralg.algebra.symbols import declared_symbol, standard_symbol
 
@@ -120,6 +122,42 @@ def _semidefinite(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return np.array(scores), np.array([1.0, -1.0])
 
 
+def _complex_spectrum(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """M = P·diag(R₁, …, R_c, r₁, …, r_s)·P⁻¹ with rotation-scalings R = [[a, −b], [b, a]]
+    (eigenvalues a ± ib, |λ| = √(a² + b²)): its score by definition is
+    Σλ/Σ|λ| = (Σ 2a + Σ r)/(Σ 2√(a² + b²) + Σ |r|), against eigenvalue_scores of numpy's spectrum."""
+    c, s = int(rng.integers(1, 4)), int(rng.integers(0, 3))
+    a, b, r = rng.normal(size=c), rng.normal(size=c) + np.sign(rng.normal(size=c)), rng.normal(size=s)
+    D = np.zeros((2 * c + s, 2 * c + s))
+    for i in range(c):
+        D[2 * i: 2 * i + 2, 2 * i: 2 * i + 2] = [[a[i], -b[i]], [b[i], a[i]]]
+    D[2 * c:, 2 * c:] = np.diag(r)
+    P = invertible(rng, 2 * c + s)
+    M = P @ D @ np.linalg.inv(P)
+    defined = (2 * a.sum() + r.sum()) / (2 * np.hypot(a, b).sum() + np.abs(r).sum())
+    return np.array([eigenvalue_scores(np.linalg.eigvals(M))]), np.array([defined])
+
+
+def _model_copying(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """copying_scores of a random model's OV circuits (factored, d_head-sized) against
+    Re Σλ/Σ|λ| over the eigenvalues of each dense n_vocab × n_vocab circuit; the draws have
+    complex eigenvalues (the check fails if none does, so it always tests them)."""
+    model = default_model(rng, heads=(4,), d_head=4)
+    dense = ov_circuits(head_weights(model)).dense()
+    spectra = np.linalg.eigvals(dense)
+    if not np.any(np.abs(spectra.imag) > 1e-6):
+        return np.array([0.0]), np.array([1.0])  # no complex eigenvalue drawn: a failure, not a pass
+    defined = spectra.sum(axis=-1).real / np.abs(spectra).sum(axis=-1)
+    return copying_scores(ov_circuits(head_weights(model))), defined
+
+
+def _real_part_denominator(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Σλ/Σ|Re λ| (a plausible slip) against the score by definition on the same complex spectrum."""
+    model = default_model(rng, heads=(4,), d_head=4)
+    spectra = ov_circuits(head_weights(model)).eigenvalues()
+    return spectra.sum(axis=-1).real / np.abs(spectra.real).sum(axis=-1), copying_scores(ov_circuits(head_weights(model)))
+
+
 def _caveat(rng: np.random.Generator) -> Mismatch | None:
     M = flint.fmpz_mat(2, 2, [x for row in CAVEAT for x in row])
     roots = sorted(int(r) for r, _ in M.charpoly().roots())
@@ -148,11 +186,18 @@ def check(ctx: Context) -> list[Check]:
                     _factored_eigenvalues, rtol=1e-8),
         ctx.law("copying score Σλ/Σ|λ| ∈ [−1, 1]", square, _score_in_range),
         ctx.numeric("copying score = 1 for B Bᵀ ≠ 0 and −1 for −B Bᵀ", _semidefinite),
+        ctx.numeric("complex eigenvalues: the score of P·diag(rotation-scalings, reals)·P⁻¹ = (Σ 2a + Σ r)/(Σ 2√(a²+b²) + Σ |r|)",
+                    _complex_spectrum, rtol=1e-8),
+        ctx.numeric("copying_scores of random models' OV circuits = Re Σλ/Σ|λ| of the dense circuits' spectra (complex λ)",
+                    _model_copying, rtol=1e-8),
     ]
 
 
 def refute(ctx: Context) -> list[Check]:
-    return [ctx.instances("all eigenvalues positive ⇒ every token raises its own logit most", _caveat, trials=1)]
+    return [
+        ctx.instances("all eigenvalues positive ⇒ every token raises its own logit most", _caveat, trials=1),
+        ctx.numeric("the copying score is Σλ/Σ|Re λ| (random OV circuits, complex spectra)", _real_part_denominator),
+    ]
 
 
 CLAIM = Claim(

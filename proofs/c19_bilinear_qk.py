@@ -28,6 +28,7 @@ import numpy as np
 from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Mismatch, Step, default_model, random_tokens
 from tensoralg.algebra.expr import atom
 from tensoralg.models.model import AttentionLayer, causal_softmax, forward, with_weights
+from tensoralg.models.qk_dictionary import feature_map
 from tensoralg.algebra.symbols import declared_symbol
 
 
@@ -52,13 +53,6 @@ def derive() -> list[Derivation]:
                  "M := D_Qᵀ D_K; the last terms are u𝟙ᵀ (per query row)", given={M.symbol: D_Q.T @ D_K}),
         ]),
     ]
-
-
-def feature_map(D_Q_: np.ndarray, D_K_: np.ndarray, n_heads: int) -> np.ndarray:
-    """M[i, j, h] = ⟨D_Q[:, i]_h, D_K[:, j]_h⟩ for decoders of shape (n_heads·d_head) × d_hidden."""
-    q = D_Q_.reshape(n_heads, -1, D_Q_.shape[1])
-    k = D_K_.reshape(n_heads, -1, D_K_.shape[1])
-    return np.einsum("hdi,hdj->ijh", q, k)
 
 
 def _integer_transcoders(rng: np.random.Generator):

@@ -27,9 +27,10 @@ from dataclasses import replace
 import numpy as np
 
 from tensoralg.algebra.expr import Identity, atom
-from tensoralg.algebra.symbols import declared_symbol
+from tensoralg.algebra.symbols import declared_symbol, ones_symbol, standard_symbol
 from tensoralg.models.model import layer_norm
 from tensoralg.models.processing import center_writing_weights
+from tensoralg.proofs._assumptions import CENTRING_RELATIONS, assumed, certified
 from tensoralg.proofs._processing import draw_checkpoint, patterns_and_logits, tokens_of, unchanged
 from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Mismatch, Step
 
@@ -43,6 +44,49 @@ P = atom(P_symbol)
 CENTRING = {P_symbol: Identity("d_model") - ones @ c @ ones.T}
 
 
+def c22_linear_checks(ctx: Context) -> list[Check]:
+    """C22's linear part: readers behind LayerNorm see P·x, and P absorbs centred writers and 𝟙-shifts."""
+    return [
+        certified(assumed(ctx, "C22: P(P W_E) = P W_E from P² = P", "P (P W_E) == P W_E", CENTRING_RELATIONS)),
+        certified(assumed(ctx, "C22: P(P W_E tᵀ + P W_pos) = P(W_E tᵀ + W_pos) (centre every writer)",
+                            "P (P W_E tᵀ + P W_pos) == P (W_E tᵀ + W_pos)", CENTRING_RELATIONS)),
+        certified(assumed(ctx, "C22: P(W_E + 𝟙cᵀ) = P W_E from P𝟙 = 0 (n(x + c𝟙) = n(x))",
+                            "P (W_E + 𝟙 cᵀ) == P W_E", CENTRING_RELATIONS)),
+        certified(assumed(ctx, "C22: 𝟙ᵀ P = 0 from P𝟙 = 0 and Pᵀ = P (relations are closed under ᵀ)",
+                            "𝟙ᵀ P == 0", CENTRING_RELATIONS)),
+        ctx.instances("C22: P = Id − 𝟙𝟙ᵀ/d satisfies P² = P, Pᵀ = P, P𝟙 = 0 exactly", _centring_projector),
+    ]
+
+
+def _centring_projector(rng) -> Mismatch | None:
+    import flint
+
+    d = int(rng.integers(1, 9))
+    P = flint.fmpq_mat(d, d, [flint.fmpq(int(i == j) * d - 1, d) for i in range(d) for j in range(d)])
+    ones = flint.fmpq_mat(d, 1, [1] * d)
+    for name, left, right in (("P²", P * P, P), ("Pᵀ", P.transpose(), P), ("P𝟙", P * ones, ones * 0)):
+        if left != right:
+            return Mismatch(str(left), str(right), note=f"{name} at d_model = {d}", dims={"d_model": d})
+    return None
+
+
+def c22_linear_derivations() -> list[Derivation]:
+    """C22's linear part as free-algebra chains; the last link's term vanishes by P𝟙 = 0 (resp. P² = P)."""
+    P = atom(declared_symbol("P", "d_model", "d_model"))
+    W_E, c = atom(standard_symbol("W_E")), atom(declared_symbol("c", "n_vocab", "1"))
+    one = atom(ones_symbol("d_model"))
+    return [
+        Derivation("a shift by 𝟙cᵀ enters the reader through P𝟙", [
+            Step(P @ (W_E + one @ c.T)),
+            Step(P @ W_E + (P @ one) @ c.T, "distribute: the second term is 0 when P𝟙 = 0"),
+        ]),
+        Derivation("a centred writer enters the reader through P² − P", [
+            Step(P @ (P @ W_E)),
+            Step(P @ W_E + (P @ P - P) @ W_E, "add and subtract P W_E: the second term is 0 when P² = P"),
+        ]),
+    ]
+
+
 def derive() -> list[Derivation]:
     return [
         Derivation("a centred writer differs by 𝟙 times a row", [
@@ -54,6 +98,7 @@ def derive() -> list[Derivation]:
             Step(P @ (W + W2), "distribute"),
             Step(W + W2 - ones @ (c @ ones.T @ (W + W2)), "P := Id − 𝟙 c 𝟙ᵀ", given=CENTRING),
         ]),
+        *c22_linear_derivations(),
     ]
 
 
@@ -90,6 +135,7 @@ def check(ctx: Context) -> list[Check]:
         ctx.instances("centred writers: 𝟙ᵀ W = 0 for W_E, W_pos, W_O, b_O, W_out, b_out", _writers_centred, method="numeric"),
         ctx.numeric("center_writing_weights: every pattern and logit unchanged (LayerNorm γ, β; biases; MLPs)",
                     unchanged(center_writing_weights), rtol=1e-9),
+        *c22_linear_checks(ctx),
     ]
 
 

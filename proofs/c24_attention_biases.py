@@ -28,9 +28,10 @@ from dataclasses import replace
 import numpy as np
 
 from tensoralg.algebra.expr import atom
-from tensoralg.algebra.symbols import declared_symbol
+from tensoralg.algebra.symbols import declared_symbol, ones_symbol, standard_symbol
 from tensoralg.models.model import Model, forward
 from tensoralg.models.processing import drop_key_biases, fold_value_biases
+from tensoralg.proofs._assumptions import assumed, certified
 from tensoralg.proofs._processing import draw_checkpoint, tokens_of, unchanged
 from tensoralg.verify.catalog import Check, Claim, Context, Derivation, Mismatch, Step
 
@@ -46,6 +47,52 @@ def _scores(query_bias, key_bias):
     return (X @ W_Q.T + ones @ query_bias.T) @ (X @ W_K.T + ones @ key_bias.T).T
 
 
+def c24_value_bias_checks(ctx: Context) -> list[Check]:
+    """C24's value-bias fold: rows of A sum to 1, so the value bias becomes an output bias W_O b_V."""
+    return [
+        certified(assumed(ctx, "C24: A(X W_Vᵀ + 𝟙 b_Vᵀ) W_Oᵀ = A X W_Vᵀ W_Oᵀ + 𝟙 (W_O b_V)ᵀ (A𝟙 = 𝟙)",
+                            "A^{0,0} (X W_V^{0,0}ᵀ + 𝟙 b_Vᵀ) W_O^{0,0}ᵀ == A^{0,0} X W_V^{0,0}ᵀ W_O^{0,0}ᵀ + 𝟙 (W_O^{0,0} b_V)ᵀ")),
+        certified(assumed(ctx, "C24: two heads fold into b_O → b_O + Σ_h W_O^h b_V^h",
+                            "A^{0,0} (X W_V^{0,0}ᵀ + 𝟙 b_Vᵀ) W_O^{0,0}ᵀ + A^{0,1} (X W_V^{0,1}ᵀ + 𝟙 b_Oᵀ) W_O^{0,1}ᵀ"
+                            " == A^{0,0} X W_V^{0,0}ᵀ W_O^{0,0}ᵀ + A^{0,1} X W_V^{0,1}ᵀ W_O^{0,1}ᵀ"
+                            " + 𝟙 (W_O^{0,0} b_V + W_O^{0,1} b_O)ᵀ")),
+    ]
+
+
+def c24_key_bias_checks(ctx: Context) -> list[Check]:
+    """C24's key bias: with query x and key y, the score splits into key-dependent terms and
+    (W_Q x + b_Q)ᵀ b_K, which depends on the query only (so by C15 b_K can be dropped).
+    Needs the laws of 1 × 1 words: b_Qᵀ W_K y = yᵀ W_Kᵀ b_Q."""
+    return [
+        certified(assumed(ctx, "C24: (W_Q x + b_Q)ᵀ(W_K y + b_K) = yᵀW_KᵀW_Q x + yᵀW_Kᵀb_Q + (W_Q x + b_Q)ᵀb_K",
+                            "(W_Q^{0} x + b_Q)ᵀ (W_K^{0} y + b_K) == yᵀ W_K^{0}ᵀ W_Q^{0} x + yᵀ W_K^{0}ᵀ b_Q"
+                            " + (W_Q^{0} x + b_Q)ᵀ b_K")),
+    ]
+
+
+def c24_value_bias_negative(ctx: Context) -> Check:
+    """NEGATIVE: without A𝟙 = 𝟙 (no default pattern assumption) the fold is refuted."""
+    return assumed(ctx, "C24 without A𝟙 = 𝟙: the value-bias fold",
+                    "A^{0,0} (X W_V^{0,0}ᵀ + 𝟙 b_Vᵀ) W_O^{0,0}ᵀ == A^{0,0} X W_V^{0,0}ᵀ W_O^{0,0}ᵀ + 𝟙 (W_O^{0,0} b_V)ᵀ",
+                    defaults=False)
+
+
+def c24_value_bias_derivations() -> list[Derivation]:
+    """C24's value-bias fold as a free-algebra chain; the last term vanishes by A𝟙 = 𝟙."""
+    A0, ONE = atom(standard_symbol("A", 0, 0)), atom(ones_symbol("n_ctx"))
+    X = atom(declared_symbol("X", "n_ctx", "d_model"))
+    W_V, W_O = atom(standard_symbol("W_V", 0, 0)), atom(standard_symbol("W_O", 0, 0))
+    b_V = atom(declared_symbol("b_V", "d_head", "1"))
+    return [
+        Derivation("the value bias enters through A𝟙", [
+            Step(A0 @ (X @ W_V.T + ONE @ b_V.T) @ W_O.T),
+            Step(A0 @ X @ W_V.T @ W_O.T + (A0 @ ONE) @ (W_O @ b_V).T, "distribute; (W_O b_V)ᵀ = b_Vᵀ W_Oᵀ"),
+            Step(A0 @ X @ W_V.T @ W_O.T + ONE @ (W_O @ b_V).T + (A0 @ ONE - ONE) @ (W_O @ b_V).T,
+                 "add and subtract 𝟙 (W_O b_V)ᵀ: the last term is 0 when A𝟙 = 𝟙"),
+        ]),
+    ]
+
+
 def derive() -> list[Derivation]:
     return [
         Derivation("the value bias writes (A𝟙)(W_O b_V)ᵀ", [
@@ -57,6 +104,7 @@ def derive() -> list[Derivation]:
             Step(X @ W_Q.T @ W_K @ X.T + ones @ b_Q.T @ W_K @ X.T + (X @ W_Q.T @ b_K + ones @ b_Q.T @ b_K) @ ones.T,
                  "distribute; (XY)ᵀ = YᵀXᵀ"),
         ]),
+        *c24_value_bias_derivations(),
     ]
 
 
@@ -87,6 +135,8 @@ def check(ctx: Context) -> list[Check]:
         ctx.numeric("fold_value_biases: every pattern and logit unchanged (LayerNorm γ, β; biases; MLPs)",
                     unchanged(fold_value_biases), rtol=1e-9),
         ctx.numeric("drop_key_biases: every pattern and logit unchanged", unchanged(drop_key_biases), rtol=1e-9),
+        *c24_value_bias_checks(ctx),
+        *c24_key_bias_checks(ctx),
     ]
 
 
@@ -97,6 +147,7 @@ def refute(ctx: Context) -> list[Check]:
         ctx.numeric("NEGATIVE: b_Q can be set to 0 without changing any pattern", unchanged(_zero("b_Q"), _first_patterns),
                     explain=tokens_of()),
         ctx.numeric("NEGATIVE: b_V can be dropped without folding it into b_O", unchanged(_zero("b_V")), explain=tokens_of()),
+        c24_value_bias_negative(ctx),
     ]
 
 

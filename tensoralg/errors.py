@@ -30,3 +30,7 @@ class WeightsError(TensoralgError):
 
 class FormulaSyntaxError(TensoralgError):
     """A formula that does not parse; the message shows the formula and a caret."""
+
+
+class TermLimitError(TensoralgError):
+    """A computation that would produce more terms than its documented limit (counted before it starts)."""

@@ -185,6 +185,27 @@ def test_three_factor_action_and_bilinear_form(dims, seed):
     assert close(evaluate(Apply(composed, t), v, dims), expected)
 
 
+@given(dims=dimensions(max_size=2), seed=seeds())
+def test_bilinear_form_scales_with_each_side(dims, seed):
+    # F∘(aP, bQ) = ab·F∘(P, Q): the coefficients of the form, the query and the key all multiply.
+    Aq, Ak, M = sym("A", "p", "p"), sym("B", "p", "p"), sym("M", "q", "q")
+    P, Q = Tensor((sym("C", "p", "p"), sym("W", "q", "r"))), Tensor((sym("D", "p", "p"), sym("V", "q", "r")))
+    form = Tensor((Aq, Ak, M))
+    scaled = Bilinear(Scaled(Fraction(5), form), Scaled(Fraction(2), P), Scaled(Fraction(3), Q))
+    assert scaled == Scaled(Fraction(30), Bilinear(form, P, Q))
+    t = sym("T", "p", "r")
+    v = values_for(form, P, Q, t, dims=dims, seed=seed)
+    assert close(evaluate(Apply(scaled, t), v, dims), 30 * evaluate(Apply(Bilinear(form, P, Q), t), v, dims))
+
+
+def test_normal_forms_are_immutable():
+    import dataclasses
+
+    nf = sym("A", "p", "p").normal_form
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        nf.shape = ()
+
+
 # --- must-fail twins: near-miss identities are different, symbolically and numerically --
 
 @given(seed=seeds())
@@ -291,3 +312,19 @@ def test_symbol_validation():
         standard_symbol("A", -1, 0)
     with pytest.raises(SymbolError, match="must start with a letter"):
         declared_symbol("1M", "d", "d")
+
+
+def test_a_two_factor_action_is_counted_as_operator_terms_times_state_terms():
+    # 1,100 state terms: 1,100 output terms, far below the limit (1,100² would be above it).
+    A, W = sym("A", "p", "p"), sym("W", "q", "q")
+    X = Sum(tuple(sym(f"X{i}", "p", "q") for i in range(1100)))
+    assert len(Apply(Tensor((A, W)), X).normal_form) == 1100
+
+
+def test_an_action_of_a_sum_over_heads_of_unknown_number():
+    from tensoralg.verify.verification import check_formula
+
+    verdict = check_formula("(Σ_{h∈H1} A^h ⊗ W_OV^h) · X == Σ_{h∈H1} A^h X W_OV^hᵀ", declarations=["X: n_ctx x d_model"])
+    assert verdict.status == "PROVED" and "every number of heads" in verdict.detail
+    twin = check_formula("(Σ_{h∈H1} A^h ⊗ W_OV^h) · X == Σ_{h∈H1} A^h X W_OV^h", declarations=["X: n_ctx x d_model"])
+    assert twin.status == "REFUTED"

@@ -25,7 +25,8 @@ from tensoralg.verify.catalog import (
     run_claim,
     select,
 )
-from tensoralg.verify.catalog_report import catalog_json, latex_text, render_table, to_latex_document, to_markdown
+from tensoralg.algebra.prose import latex_text
+from tensoralg.verify.catalog_report import catalog_json, render_table, to_latex_document, to_markdown
 from tensoralg.algebra.expr import atom
 from tensoralg.algebra.symbols import declared_symbol
 
@@ -75,6 +76,20 @@ def test_a_check_that_does_not_hold_fails_the_claim():
     result = run_claim(make_claim(checks=lambda ctx: [ctx.identity("AB = BA", A @ B, B @ A)]), CTX)
     assert not result.passed
     assert result.checks[0].verdict.status == "REFUTED"
+
+
+def test_a_claim_without_negative_controls_fails():
+    result = run_claim(make_claim(negatives=lambda ctx: []), CTX)
+    assert not result.passed and result.refuted == "0/0"
+    assert any("no negative controls" in line for line in result.failures)
+
+
+def test_a_check_that_is_not_decided_fails_the_claim(monkeypatch):
+    # Past the size cap AB = BA shows no difference: UNDECIDED, which is not a pass.
+    monkeypatch.setattr("tensoralg.verify.verification.SIZE_CAP", {1: 1})
+    result = run_claim(make_claim(checks=lambda ctx: [ctx.identity("AB = BA", A @ B, B @ A)]), CTX)
+    assert result.checks[0].verdict.status == "UNDECIDED" and not result.passed
+    assert any("UNDECIDED" in line for line in result.failures)
 
 
 def test_an_exception_is_reported_and_the_rest_still_runs():
@@ -242,7 +257,8 @@ def test_json_report_schema(results):
 def test_markdown_shows_derivations_checks_and_counterexamples(results):
     text = to_markdown(results, seed=0)
     assert "## C1 · Transpose of a product — PASS" in text
-    assert "    (A B)ᵀ\n  = Bᵀ Aᵀ        [(XY)ᵀ = YᵀXᵀ: PROVED]" in text
+    assert "$$\nA B^{\\top}\n$$" not in text and "$$\n\\left(A B\\right)^{\\top}\n$$" in text
+    assert "- $= {B}^{\\top} {A}^{\\top}$ — *$(XY)^{\\top} = Y^{\\top}X^{\\top}$*: **PROVED**" in text
     assert "### Negative controls (must be refuted)" in text and "counterexample:" in text
 
 

@@ -198,3 +198,42 @@ BAD = [
 def test_bad_input_is_rejected(build, error, message):
     with pytest.raises(error, match=message):
         build()
+
+
+def _circuit(M: np.ndarray, right: np.ndarray | None = None):
+    """One head whose full circuit is M R (L = Id, A = M, B = Id, R = Id or ``right``); M is square."""
+    from tensoralg.models.circuits import Frame, FullCircuit
+    from tensoralg.models.factored import FactoredMatrix
+
+    d = M.shape[0]
+    R = np.eye(d) if right is None else right
+    return FullCircuit(Frame(np.eye(d), R), FactoredMatrix(M[None], np.eye(d)[None]), ((0, 0),))
+
+
+def test_top_k_counts_the_default_five_rivals():
+    # Column t: M[t, t] = 0, five other tokens get 1, the rest −1: own logit 6th, so in the top 6 only.
+    n = 8
+    M = -np.ones((n, n))
+    for t in range(n):
+        M[t, t] = 0
+        for r in range(1, 6):
+            M[(t + r) % n, t] = 1
+    circuit = _circuit(M)
+    assert top_k_scores(circuit)[0] == top_k_scores(circuit, k=5)[0] == 0.0
+    assert top_k_scores(circuit, k=6)[0] == 1.0
+
+
+def test_messages_name_the_shape_and_the_first_tokens():
+    wide = _circuit(np.ones((3, 3)), right=np.ones((3, 5)))
+    with pytest.raises(ShapeError, match="this one is 3 × 5"):
+        wide.diagonal()
+    with pytest.raises(ShapeError, match=r"got \[-1, 0, 1, 2, 3, 4, 5, 6\]$"):
+        top_k_scores(_circuit(np.eye(4)), tokens=list(range(-1, 11)))
+    with pytest.raises(ShapeError, match=r"in \[0, 4\); got \[4\]"):
+        top_k_scores(_circuit(np.eye(4)), tokens=[4])
+
+
+def test_a_model_without_heads_stacks_empty_weights():
+    heads = head_weights(random_model(np.random.default_rng(0), heads=(), d_model=6))
+    assert heads.labels == ()
+    assert (heads.W_Q.shape, heads.W_K.shape, heads.W_V.shape, heads.W_O.shape) == ((0, 0, 6),) * 3 + ((0, 6, 0),)

@@ -42,7 +42,7 @@ def test_toy_model_table_names_the_induction_head(files, capsys):
     assert main(["analyze", str(files["toy"])]) == 0
     out = capsys.readouterr().out
     assert "previous-token heads (*): L0H0" in out
-    assert "induction heads: L1H0" in out
+    assert "induction heads (weights only): L1H0 (K-composition with L0H0)" in out
     assert "INDUCTION: K-comp with L0H0" in out
     assert "K     L0H0    L1H0" in out
 
@@ -73,7 +73,7 @@ def test_twin_scrambled_model_has_no_induction_head(files, capsys):
     assert report["induction_heads"] == [] and report["previous_token_heads"] == []
     assert report["heads"][1]["prefix_matching"] < 0.5
     assert main(["analyze", str(files["scrambled"])]) == 0
-    assert "induction heads: none" in capsys.readouterr().out
+    assert "induction heads (weights only): none" in capsys.readouterr().out
 
 
 def test_options_top_no_behaviour_and_no_positions(files, capsys):
@@ -118,3 +118,67 @@ def test_console_entry_point_runs_in_a_subprocess(files):
     bad = subprocess.run([sys.executable, "-m", "tensoralg", "analyze", str(files["toy"]) + ".missing.npz"],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no such file" in bad.stderr
+
+
+@pytest.fixture(scope="module")
+def degenerate(tmp_path_factory):
+    """Weights files that load but cannot be analysed."""
+    from dataclasses import replace
+
+    from tensoralg.models.model import AttentionLayer
+
+    d = tmp_path_factory.mktemp("degenerate")
+    rng = np.random.default_rng(0)
+    empty = np.zeros((1, 0, 16))
+    no_dims = replace(random_model(rng, heads=(1, 1), n_ctx=8),
+                      layers=(AttentionLayer(empty, empty, empty, np.zeros((1, 16, 0))),) * 2)
+    models = {
+        "d_head-0": no_dims,
+        "no-heads": random_model(rng, heads=(0, 0), n_ctx=8),
+        "no-layers": random_model(rng, heads=(), n_ctx=8),
+        "one-token": random_model(rng, heads=(1, 1), n_vocab=1, n_ctx=8),
+        "ok": random_model(rng, heads=(1, 1), n_ctx=8),
+    }
+    paths = {name: d / f"{name}.npz" for name in models}
+    for name, m in models.items():
+        save_weights(m, paths[name])
+    return paths
+
+
+#: (id, file, extra options, words of the one-line error); exit 2, never a table of meaningless scores
+DEGENERATE = [
+    ("d_head-0", "d_head-0", [], "d_head"),
+    ("no-heads", "no-heads", [], "n_heads"),
+    ("no-layers", "no-layers", [], "no attention heads"),
+    ("one-token", "one-token", [], "n_vocab is 1"),
+    ("score-scale-overflows", "ok", ["--score-scale", "1e308"], "is nan (not a number)"),
+]
+
+
+@pytest.mark.parametrize("name, options, message", [c[1:] for c in DEGENERATE], ids=[c[0] for c in DEGENERATE])
+def test_what_cannot_be_analysed_is_refused(degenerate, capsys, name, options, message):
+    assert main(["analyze", str(degenerate[name]), *options]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and message in err
+
+
+#: (id, option, value): counts outside their bounds are usage errors before anything is loaded
+BAD_COUNTS = [
+    ("sequences-0", "--sequences", "0"),
+    ("sequences-huge", "--sequences", "1000001"),
+    ("seq-len-1", "--seq-len", "1"),
+    ("seq-len-huge", "--seq-len", "100000"),
+]
+
+
+@pytest.mark.parametrize("option, value", [c[1:] for c in BAD_COUNTS], ids=[c[0] for c in BAD_COUNTS])
+def test_counts_are_bounded(degenerate, capsys, option, value):
+    with pytest.raises(SystemExit) as exited:
+        main(["analyze", str(degenerate["ok"]), option, value])
+    assert exited.value.code == 2 and f"argument {option}: expected an integer in" in capsys.readouterr().err
+
+
+def test_a_large_but_finite_score_scale_without_behaviour_still_reports(degenerate, capsys):
+    report = run_json(capsys, degenerate["ok"], "--score-scale", "1e308", "--no-behaviour")
+    assert all(h["prefix_matching"] is None for h in report["heads"])
+    assert all(isinstance(h["copying"], float) for h in report["heads"])

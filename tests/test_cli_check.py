@@ -55,7 +55,7 @@ BAD = [
     ("bad-let", ["check", "M == M", "--let", "M d_model"], "NAME: ROWS x COLS"),
     ("negative-seed", ["check", "M == M", "--seed", "-1"], "--seed: expected a non-negative integer"),
     ("bad-heads", ["check", "M == M", "--heads", "two"], "heads per layer are comma-separated integers"),
-    ("no-heads", ["check", "Σ_{h∈H1} A^h == A^{0,0}"], "heads per layer"),
+    ("no-heads", ["check", "Σ_{h∈H} A^h == A^{0,0}"], "heads per layer"),
     ("formula-and-file", ["check", "M == M", "--file", "x.txt"], "either a formula or --file"),
     ("nothing", ["check"], "either a formula or --file"),
     ("missing-file", ["check", "--file", "/nonexistent/derivation.txt"], "cannot read"),
@@ -107,4 +107,5 @@ def test_console_script():
         capture_output=True, text=True, env=env, timeout=120,
     )
     assert done.returncode == 1, done.stderr
-    assert json.loads(done.stdout)["counterexample"]["dims"]["n_ctx"] == 2
+    # A^{l,h} are attention patterns by default, and 2 × 2 causal row-stochastic matrices commute.
+    assert json.loads(done.stdout)["counterexample"]["dims"]["n_ctx"] == 3

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import time
 import tracemalloc
-from pathlib import Path as FilePath
 
+import console
 import pytest
 
-import tensoralg
 from tensoralg.algebra.architecture import Architecture
 from tensoralg.cli import build_parser, main
 from tensoralg.cli.expand import MAX_TERMS, Renderer, run
@@ -202,16 +199,11 @@ def test_bad_input_gives_one_line_and_exit_2(capsys, argv, message):
 
 
 def test_console_script():
-    script = shutil.which("tensoralg")
-    if script is None:
-        pytest.skip("the tensoralg console script is not installed")
-    # Import this checkout, wherever the editable install points.
-    root = str(FilePath(tensoralg.__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    done = subprocess.run([script, "expand", "--heads", "1,1", "--format", "json"], capture_output=True, text=True, env=env)
+    script, env = console.command(), console.environment()
+    done = subprocess.run([*script, "expand", "--heads", "1,1", "--format", "json"], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     assert len(json.loads(done.stdout)["terms"]) == total(logit_counts(Architecture((1, 1)))) == 4
-    bad = subprocess.run([script, "expand", "--heads", "1,1", "--qk", "1.1"], capture_output=True, text=True, env=env)
+    bad = subprocess.run([*script, "expand", "--heads", "1,1", "--qk", "1.1"], capture_output=True, text=True, env=env)
     assert bad.returncode == 2 and bad.stderr.strip() == (
         "tensoralg expand: error: there is no head 1.1: layer 1 has 1 head(s), numbered from 0"
     )

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 
+import console
 import pytest
 
 import tensoralg.cli.prove as prove_cli
@@ -40,7 +41,7 @@ def test_json_output_is_the_run(capsys):
     data = json.loads(out)
     assert code == 0 and data["seed"] == 3 and data["passed"]
     (claim,) = data["claims"]
-    assert claim["id"] == "C16" and claim["negatives_refuted"] == "1/1"
+    assert claim["id"] == "C16" and claim["negatives_refuted"] == "2/2"
     control = claim["negative_controls"][0]["verdict"]
     assert control["status"] == "REFUTED" and control["counterexample"]["entry"] == [1, 0]
 
@@ -60,7 +61,7 @@ def test_markdown_document_to_a_file(capsys, tmp_path):
     assert code == 0 and out.splitlines()[1].startswith("C13 ")
     assert text.startswith("# The tensoralg proofs catalog")
     assert "### Derivation: a head reading a head is one head" in text
-    assert "= (A^{1,0} A^{0,0} ⊗ W_OV^{1,0} W_OV^{0,0})·X" in text
+    assert "- $= \\left(A^{1,0} A^{0,0} \\otimes W_{OV}^{1,0} W_{OV}^{0,0}\\right) \\cdot X$" in text
 
 
 def test_latex_document(capsys):
@@ -103,7 +104,8 @@ def test_a_failing_claim_exits_nonzero(capsys, monkeypatch):
 
 
 def test_console_script():
-    done = subprocess.run([shutil.which("tensoralg") or "tensoralg", "prove", "C2", "C3"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([*console.command(), "prove", "C2", "C3"], capture_output=True, text=True, timeout=120,
+                          env=console.environment())
     assert done.returncode == 0, done.stderr
     assert "2 claims: 2 passed, 0 failed" in done.stdout
 

@@ -158,3 +158,48 @@ BAD = [
 def test_bad_input_is_rejected(build, message):
     with pytest.raises(ShapeError, match=message):
         build()
+
+
+def test_random_baseline_is_the_sample_statistics_of_the_definition():
+    # The same draws (batches of 25: W_Q, W_K, W_V, then W_O, each for a reader set 0 and a
+    # writer set 1), scored one pair at a time with the dense definition. d_model < 2·d_head, so the
+    # baseline draws full Gaussian heads (at d_model ≥ 2·d_head it samples the same law from
+    # d_head-sized pieces: tests/test_fast_paths.py); its rms is the exact 1/√d_model.
+    d_model, d_head, samples = 3, 2, 30
+    base = random_baseline(d_model, d_head, np.random.default_rng(7), samples=samples)
+    rng = np.random.default_rng(7)
+    scores = {mode: [] for mode in MODES}
+    for start in range(0, samples, 25):
+        n = min(25, samples - start)
+        W_Q, W_K, W_V = (rng.standard_normal((2, n, d_head, d_model)) for _ in range(3))
+        W_O = rng.standard_normal((2, n, d_model, d_head))
+        for i in range(n):
+            qk, ov_reader, ov_writer = W_Q[0, i].T @ W_K[0, i], W_O[0, i] @ W_V[0, i], W_O[1, i] @ W_V[1, i]
+            scores["Q"].append(composition_score(qk.T, ov_writer))
+            scores["K"].append(composition_score(qk, ov_writer))
+            scores["V"].append(composition_score(ov_reader, ov_writer))
+    for mode in MODES:
+        s = np.array(scores[mode])
+        expected = (s.mean(), s.std(ddof=1), 1 / np.sqrt(d_model))
+        assert (base[mode].mean, base[mode].std, base[mode].rms) == pytest.approx(expected, rel=1e-9)
+        assert base[mode].samples == samples
+
+
+def test_a_head_that_writes_nothing_composes_with_score_zero_not_nan():
+    model = random_model(np.random.default_rng(0), heads=(2, 1), d_model=6, d_head=2, n_vocab=5)
+    layer = model.layers[0]
+    silent = AttentionLayer(layer.W_Q, layer.W_K, layer.W_V, layer.W_O * np.array([0.0, 1.0])[:, None, None])
+    scores = composition_scores(head_weights(with_weights(model, layers=(silent, model.layers[1]))))
+    for mode in MODES:
+        values = scores.mode(mode)
+        assert np.all(np.isfinite(values)) and values[0, 2] == 0.0 and values[1, 2] > 0.0
+
+
+def test_defaults_seed_0_and_100_baseline_samples_and_frozen_results():
+    import dataclasses
+
+    heads = head_weights(induction_model(n_vocab=4, n_ctx=6))
+    default, seeded = composition_scores(heads), composition_scores(heads, np.random.default_rng(0))
+    assert default.baseline == seeded.baseline and default.baseline["K"].samples == 100
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        default.baseline["K"].mean = 0.0

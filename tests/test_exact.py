@@ -5,6 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
+import flint
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,6 +20,7 @@ from tensoralg.algebra.exact import (
     evaluate_exact,
     factor_entry,
     field_named,
+    matrix_text,
     first_difference,
     invertible_symbols,
     kron,
@@ -173,8 +175,28 @@ def test_first_difference():
 def test_coefficients_in_the_prime_field():
     assert int(PRIME_FIELD.scalar(Fraction(1, 2)) * 2) == 1
     assert field_named("Q") is RATIONALS
-    with pytest.raises(TensoralgError, match="unknown field"):
-        field_named("GF(7)")
+    assert field_named("GF(2^61-1)") is PRIME_FIELD and field_named("GF(1000003)").modulus == 1000003
+    for bad in ("GF(8)", "GF(2)", "GF(x)", "R"):
+        with pytest.raises(TensoralgError, match="field"):
+            field_named(bad)
+
+
+def test_a_coefficient_without_a_value_mod_p_is_refused():
+    with pytest.raises(TensoralgError, match="has no value in GF"):
+        PRIME_FIELD.scalar(Fraction(1, P61))
+    assert int(PRIME_FIELD.scalar(Fraction(P61 + 1, 3)) * 3) == 1
+
+
+def test_matrix_text_lists_rows():
+    assert matrix_text(RATIONALS.matrix(2, 3, [1, 2, 3, flint.fmpq(1, 2), 5, -6]), RATIONALS) == (
+        ("1", "2", "3"), ("1/2", "5", "-6"))
+    assert matrix_text(PRIME_FIELD.matrix(1, 2, [P61 - 1, 5]), PRIME_FIELD) == ((str(P61 - 1), "5"),)
+
+
+def test_rational_instances_use_every_entry_from_minus_3_to_3():
+    X = declared_symbol("X", "p", "p")
+    entries = {int(x.p) for seed in range(5) for x in random_instance([X], {"p": 4}, seed, RATIONALS)[X].entries()}
+    assert entries == set(range(-3, 4))
 
 
 def test_identity_needs_a_size():

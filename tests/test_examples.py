@@ -23,3 +23,23 @@ def test_common_mistakes_are_each_refuted_at_their_line():
     ]
     assert all(s.verdict.counterexample is not None for s in report.steps if s.verdict.status == "REFUTED")
     assert report.exit_code == 1
+
+
+def test_under_assumptions_proves_each_step_but_the_slip():
+    report = check_file(EXAMPLES / "under_assumptions.txt")
+    assert [s.verdict.status for s in report.steps] == ["PROVED"] * 5 + ["REFUTED"]
+    assert all(s.verdict.certificate_ok for s in report.steps[:5] if s.verdict.certificate is not None)
+    assert report.exit_code == 1
+
+
+def test_every_head_count_in_the_latex_of_the_notes():
+    report = check_file(EXAMPLES / "every_head_count.tex")
+    assert [(s.lines, s.quantity, s.verdict.status) for s in report.steps] == [
+        ((4, 5), "T", "PROVED"),
+        ((5, 6), "T", "PROVED"),
+        ((11, 12), "S", "PROVED"),
+        ((19, 19), None, "PROVED"),
+        ((20, 20), None, "PROVED"),
+        ((23, 23), None, "REFUTED"),
+    ]
+    assert "for every number of heads" in report.steps[2].verdict.detail

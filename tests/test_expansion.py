@@ -379,3 +379,14 @@ def test_the_largest_drawn_architecture_sums_exactly():
     for l in range(4):
         for h in range(4):
             assert close(sum(values.scores(t) for t in iter_score_terms(arch, l, h)), run.scores[l][h])
+
+
+def test_term_values_are_immutable():
+    import dataclasses
+
+    from tensoralg.models.model import random_model
+
+    model = random_model(np.random.default_rng(0), heads=(1,), n_ctx=4)
+    values = TermValues(model, np.array([0, 1, 2]))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        values.tokens = np.array([3])

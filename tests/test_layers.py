@@ -7,7 +7,10 @@ Layers, bottom first (each may import itself and the layers its rule names):
     formula                errors, algebra
     models                 errors, algebra
     paths                  errors, algebra, models
+    training               errors, algebra, models (an optional part: torch is imported lazily)
     verify                 errors, algebra, formula, models, paths
+    plots                  errors, algebra, models, paths (matplotlib, the ``plot`` extra)
+    display                everything but cli (HTML pages, Jupyter helpers)
     cli                    everything
 
 Imports are read from the source (``ast``), including those inside functions and under
@@ -29,8 +32,11 @@ ALLOWED: dict[str, set[str]] = {
     "formula": {"errors", "algebra"},
     "models": {"errors", "algebra"},
     "paths": {"errors", "algebra", "models"},
+    "training": {"errors", "algebra", "models"},
     "verify": {"errors", "algebra", "formula", "models", "paths", "proofs"},
-    "cli": {"errors", "algebra", "formula", "models", "paths", "verify", "proofs"},
+    "plots": {"errors", "algebra", "models", "paths"},
+    "display": {"errors", "algebra", "formula", "models", "paths", "verify", "proofs", "plots"},
+    "cli": {"errors", "algebra", "formula", "models", "paths", "verify", "proofs", "plots", "display", "training"},
 }
 
 

@@ -178,15 +178,24 @@ BAD = [
     ("unclosed-paren", "(W_U W_E", FormulaSyntaxError, "')' closing column 1", 9),
     ("unknown-character", "W_U $ W_E", FormulaSyntaxError, "unexpected character '$'", 5),
     ("unknown-latex", r"W_U \wedge W_E", FormulaSyntaxError, r"unknown LaTeX command \wedge", 5),
-    ("lonely-minus-superscript", "P^{-2}", FormulaSyntaxError, "1 or T after -", 5),
+    ("lonely-minus-superscript", "P^{-x}", FormulaSyntaxError, "1 or T after -", 5),
     ("indices-after-group", "(W_U W_E)^{1,0}", FormulaSyntaxError, "only follow a symbol", 10),
     ("sum-without-set", "Σ_{h} A^h", FormulaSyntaxError, "∈", 5),
     ("sum-layer-zero", "Σ_{h∈H0} A^h", FormulaSyntaxError, "H1 is layer index 0", 6),
     ("divide-by-matrix", "M / N", FormulaSyntaxError, "nonzero number after /", 4),
     ("unknown-symbol", "W_U Y", SymbolError, "unknown symbol Y", 5),
-    ("unbound-index", "A^h ⊗ M", SymbolError, "not bound by a sum", 1),
+    ("unknown-lowercase", "w_ov", SymbolError, "did you mean W_OV?", 1),
+    ("unknown-id", "id M", SymbolError, "did you mean Id?", 1),
+    ("unknown-I", "M + I", SymbolError, "did you mean Id?", 5),
+    ("power-not-square", "(W_U W_OV^{0,0})^2", ShapeError, "not square", 17),
+    ("power-of-unindexed-rectangle", "W_E^2", SymbolError, "neither an index nor a power", 4),
+    ("bilinear-of-matrices", "bilinear(W_E, W_E, W_E)", ShapeError, "the query map has 1 tensor factor", 15),
+    ("form-through-matrices", "W_QK^{0,0} ∘ (W_E, W_E)", ShapeError, "the query map has 1 tensor factor", 15),
+    ("trace-not-square", "tr(W_E)", ShapeError, "not square", 1),
+    ("norm-not-squared", "‖M‖_F", FormulaSyntaxError, "square root", 5),
+    ("rank-in-identity", "rank(M) <= d_head", FormulaSyntaxError, "rank(E) <= d_head", 9),
     ("three-indices", "W_OV^{1,0,2}", SymbolError, "at most two indices", 1),
-    ("indexed-unindexed", "W_E^{1}", SymbolError, "not indexed", 1),
+    ("indexed-unindexed", "W_E[1]", SymbolError, "not indexed", 1),
     ("layer-beyond-heads", "Σ_{h∈H3} A^h", ArchitectureError, "not a layer", 1),
     ("head-beyond-heads", "W_OV^{0,5}", ArchitectureError, "does not exist", 1),
     ("shape-sum", "W_U + W_E", ShapeError, "cannot add", 7),
@@ -211,9 +220,9 @@ def test_bad_input(text, error, message, column):
     assert caret_line == "  " + " " * (column - 1) + "^"
 
 
-def test_sum_needs_heads():
+def test_sum_over_every_layer_needs_heads():
     with pytest.raises(ArchitectureError, match="heads per layer"):
-        parse("Σ_{h∈H1} A^h ⊗ W_OV^h")
+        parse("Σ_{h∈H} A^h ⊗ W_OV^h")
 
 
 @pytest.mark.parametrize(

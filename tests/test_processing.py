@@ -83,3 +83,21 @@ def test_bad_layer_norm_models_are_refused(change, error, fragment):
     model = random_model(np.random.default_rng(0), (1, 1), d_model=6, layer_norm=True, layer_norm_weights=True)
     with pytest.raises(error, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         change(model)
+
+
+@pytest.mark.parametrize("shape", [(3, 7), (2, 3, 5)])
+def test_log_softmax_is_its_definition_on_the_last_axis(shape):
+    logits = np.random.default_rng(0).normal(size=shape) * 3
+    expected = np.log(np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True))
+    np.testing.assert_allclose(log_softmax(logits), expected, rtol=1e-12, atol=1e-12)
+    large = log_softmax(logits + 1000.0)  # shifted by the maximum first: no overflow
+    assert np.all(np.isfinite(large))
+    np.testing.assert_allclose(large, expected, rtol=1e-9, atol=1e-9)
+
+
+def test_folding_reaches_an_mlp_after_a_layer_without_one():
+    model = random_model(np.random.default_rng(1), heads=(1, 1), mlp=True, layer_norm=True, layer_norm_weights=True, positional=True, n_ctx=6)
+    model = replace(model, mlps=(None, model.mlps[1]), ln2=(None, model.ln2[1]))
+    folded = fold_layer_norm(model)
+    assert folded.mlps[0] is None and folded.mlps[1] is not None and len(folded.mlps) == 2
+    np.testing.assert_allclose(outputs(folded), outputs(model), rtol=1e-9, atol=1e-9)

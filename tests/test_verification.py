@@ -160,14 +160,23 @@ def test_holds_with_definitions_folded():
     assert check("W_OV^{0,0} == W_V^{0,0}ᵀ W_O^{0,0}ᵀ", MODEL, expand=False).status == "REFUTED"
 
 
-def test_holds_carries_the_schwartz_zippel_bound(monkeypatch):
-    # With the size cap forced to 1, scalars commute, so AB = BA survives: HOLDS, with
-    # the bound (degree/p)^trials.
+def test_past_the_size_cap_is_not_decided(monkeypatch):
+    # With the size cap forced to 1, scalars commute, so AB = BA shows no difference: the
+    # verdict is UNDECIDED (exit 3), never HOLDS.
     monkeypatch.setattr("tensoralg.verify.verification.SIZE_CAP", {1: 1})
     verdict = check("A B == B A", trials=2)
-    assert verdict.status == "HOLDS"
-    assert verdict.error_bound == pytest.approx((2 / (2**61 - 1)) ** 2)
-    assert "Schwartz–Zippel" in verdict.detail
+    assert verdict.status == "UNDECIDED" and not verdict.ok and verdict.exit_code == 3
+    assert "not decided" in verdict.detail and "size 3" in verdict.detail and "cap 1" in verdict.detail
+
+
+def test_missed_difference_is_not_decided_with_the_schwartz_zippel_bound(monkeypatch):
+    # Every trial missing (forced here) leaves the identity open, with the bound (degree/p)^trials.
+    monkeypatch.setattr("tensoralg.verify.verification._Search.fails", lambda self, dims, seeds: None)
+    verdict = check("A B == B A", trials=2)
+    assert verdict.status == "UNDECIDED" and verdict.exit_code == 3
+    assert verdict.error_bound == pytest.approx((2 / (2**61 - 1)) ** 2, rel=1e-9, abs=0)
+    assert "degree ≤ 2" in verdict.detail and "2/p" in verdict.detail
+    assert "Schwartz–Zippel" in verdict.detail and "not decided" in verdict.detail
 
 
 def test_errors_are_verdicts():
@@ -280,3 +289,119 @@ def test_numeric_rounding_of_cancelling_terms_is_not_refuted():
 def test_numeric_bad_sides_are_errors():
     assert verify_numeric("shapes", lambda rng: (np.zeros(2), np.zeros(3))).status == "ERROR"
     assert verify_numeric("nan", lambda rng: (np.full(2, np.nan), np.zeros(2))).status == "ERROR"
+
+
+# --- what the verdicts report ---------------------------------------------------------------
+
+SQUARES = ["A, B: d x d"]
+
+
+def test_a_verdict_built_without_timing_took_no_time():
+    assert Verdict("PROVED", "symbolic", "s", "d").seconds == 0.0
+
+
+def test_the_difference_shows_twelve_terms_and_counts_the_rest():
+    words = "A + B + A B + B A + A A + B B + A B A + B A B + A A B + B B A + A B B + B A A + A A A"  # 13
+    assert "… and 2 more term(s)" in check_formula(f"{words} == B B B", declarations=SQUARES).detail
+    assert "more term" not in check_formula(f"{words} == A A A + B", declarations=SQUARES).detail
+
+
+def test_proved_says_when_definitions_were_unfolded():
+    assert "(W_OV, W_QK unfolded)" in check_formula("W_OV^{0,0} == W_O^{0,0} W_V^{0,0}").detail
+    assert "(W_OV, W_QK unfolded)" in check_formula("W_QK^{0,0} == W_Q^{0,0}ᵀ W_K^{0,0}").detail
+    assert "(W_OV, W_QK unfolded)" in check_formula("W_O^{0,0} W_V^{0,0} == W_OV^{0,0}").detail
+    assert "unfolded" not in check_formula("A B == A B", declarations=SQUARES).detail
+    assert "unfolded" not in check_formula("A + B - B == A", declarations=SQUARES).detail
+
+
+def test_a_simple_counterexample_is_over_the_rationals_with_small_entries():
+    cx = check_formula("A B == B A", declarations=SQUARES).counterexample
+    assert cx.field == "Q" and cx.values and all(abs(int(x)) <= 3 for _, rows in cx.values for r in rows for x in r)
+
+
+def test_a_large_instance_is_not_listed():
+    names = [chr(c) for c in range(ord("A"), ord("A") + 17)]  # 17 matrices of 2 × 2: 68 entries
+    text = f"{' '.join(names)} == {' '.join(reversed(names))}"
+    cx = check_formula(text, declarations=[f"{', '.join(names)}: d x d"]).counterexample
+    assert cx.dims == {"d": 2} and cx.values == ()
+
+
+def test_numeric_verdicts_report_the_failing_trial_and_the_deviation():
+    refuted = verify_numeric("sin = cos", lambda r: (lambda a: (np.sin(a), np.cos(a)))(r.normal(size=4)))
+    assert refuted.detail == "trial 1 of 5 disagrees"
+    zeros = verify_numeric("0 = 0", lambda r: (np.zeros(3), np.zeros(3)))
+    assert zeros.status == "HOLDS" and "largest relative deviation 0 ≤" in zeros.detail
+    left, right = np.array([100.0, 1.0]), np.array([100.0 + 2**-40, 1.0])
+    close = verify_numeric("nearly", lambda r: (left, right), trials=1)
+    assert close.status == "HOLDS" and f"largest relative deviation {2**-40 / (100.0 + 2**-40):.2g} ≤" in close.detail
+
+
+@pytest.mark.parametrize("factors, cap", [(1, 12), (2, 8), (3, 5)])
+def test_the_size_caps_are_as_documented(monkeypatch, factors, cap):
+    # A difference of 13 letters per factor must show by size 13·f + f, above every cap: with every
+    # trial missing (forced), the verdict names the cap for that many tensor factors.
+    from tensoralg.algebra.expr import Tensor, atom
+
+    monkeypatch.setattr("tensoralg.verify.verification._Search.fails", lambda self, dims, seeds: None)
+    letters = [atom(declared_symbol(chr(ord("A") + i), "d", "d")) for i in range(13)]
+    word, reversed_word = letters[0], letters[-1]
+    for x in letters[1:]:
+        word = word @ x
+    for x in reversed(letters[:-1]):
+        reversed_word = reversed_word @ x
+    lhs, rhs = (Tensor((w,) * factors) if factors > 1 else w for w in (word, reversed_word))
+    verdict = verify_identity(lhs, rhs)
+    assert verdict.status == "UNDECIDED" and f"above the search's cap {cap} " in verdict.detail
+
+
+def test_verdicts_time_themselves(monkeypatch):
+    A, B = (Atom(declared_symbol(n, "d", "d")) for n in "AB")
+    verdicts = [check_formula("A B ==", declarations=SQUARES), verify_identity(A @ B, B @ A),
+                verify_identity(A @ B, A @ B), verify_numeric("0 = 0", lambda r: (np.zeros(2), np.zeros(2)))]
+    monkeypatch.setattr("tensoralg.verify.verification.SIZE_CAP", {1: 1})
+    verdicts.append(verify_identity(A @ B, B @ A))
+    assert [v.status for v in verdicts] == ["ERROR", "REFUTED", "PROVED", "HOLDS", "UNDECIDED"]
+    for verdict in verdicts:
+        assert 0.0 <= verdict.seconds < 60.0, verdict.status
+
+
+def test_the_counterexample_names_the_first_seed_that_shows_it_and_how_to_rebuild_it():
+    A, B = (Atom(declared_symbol(n, "d", "d")) for n in "AB")
+    verdict = verify_identity(A @ B, B @ A, seed=0)
+    assert verdict.statement == "A B = B A"
+    cx = verdict.counterexample
+    assert cx.seed == 0 and cx.field == "Q"
+    assert cx.note == "instance: tensoralg.algebra.exact.random_instance([A, B], dims, seed=0, field=field_named('Q'))"
+
+
+def test_numeric_tolerance_is_relative_to_the_values_not_to_one():
+    tiny = verify_numeric("1e-12 = 2e-12", lambda r: (np.array([1e-12]), np.array([2e-12])), trials=1)
+    assert tiny.status == "REFUTED"
+
+
+@pytest.mark.parametrize("width, one_line", [(100, True), (101, False)])
+def test_statements_up_to_100_characters_stay_on_the_first_line(width, one_line):
+    statement = "x" * (width - 4) + " = y"
+    lines = Verdict("PROVED", "symbolic", statement, "d").describe().splitlines()
+    assert (lines[0].endswith(statement)) == one_line
+
+
+def test_shrinking_keeps_the_smallest_size_of_each_space():
+    # The standard polynomial s₄ vanishes on 2 × 2 matrices (Amitsur–Levitzki), so the search
+    # first sees it at size 3 and d stays 3; the space e, on which the difference does not
+    # depend, shrinks to 1.
+    from fractions import Fraction
+    from itertools import permutations
+
+    from tensoralg.algebra.expr import Scaled, Sum
+
+    letters = [Atom(declared_symbol(n, "d", "d")) for n in "ABCD"]
+    F, G = Atom(declared_symbol("F", "d", "e")), Atom(declared_symbol("G", "e", "d"))
+    terms = []
+    for perm in permutations(range(4)):
+        sign = (-1) ** sum(perm[i] > perm[j] for i in range(4) for j in range(i + 1, 4))
+        product = letters[perm[0]] @ letters[perm[1]] @ letters[perm[2]] @ letters[perm[3]]
+        terms.append(product if sign > 0 else Scaled(Fraction(-1), product))
+    verdict = verify_identity(Sum((*terms, F @ G)), F @ G)
+    assert verdict.status == "REFUTED"
+    assert verdict.counterexample.dims == {"d": 3, "e": 1}

@@ -17,18 +17,22 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Callable
 
-from .expr import Apply, Atom, Bilinear, Expr, Inverse, Product, Scaled, Sum, Tensor, Transpose
+from .expr import Atom, Expr, Product, Transpose, children, rebuild
 from .symbols import Symbol, standard_symbol
 
 
+def _like(symbol: Symbol, name: str) -> Atom:
+    """The standard symbol ``name`` with ``symbol``'s indices (index variables included)."""
+    concrete = standard_symbol(name, *(max(i, 0) for i in symbol.indices))
+    return Atom(concrete._replace(indices=symbol.indices))
+
+
 def _ov(symbol: Symbol) -> Expr:
-    return Product((Atom(standard_symbol("W_O", *symbol.indices)), Atom(standard_symbol("W_V", *symbol.indices))))
+    return Product((_like(symbol, "W_O"), _like(symbol, "W_V")))
 
 
 def _qk(symbol: Symbol) -> Expr:
-    return Product(
-        (Transpose(Atom(standard_symbol("W_Q", *symbol.indices))), Atom(standard_symbol("W_K", *symbol.indices)))
-    )
+    return Product((Transpose(_like(symbol, "W_Q")), _like(symbol, "W_K")))
 
 
 #: The defined standard symbols and their unfoldings.
@@ -38,36 +42,28 @@ DEFINITIONS: MappingProxyType[str, Callable[[Symbol], Expr]] = MappingProxyType(
 def substitute(expr: Expr, replace: Callable[[Symbol], Expr | None]) -> Expr:
     """``expr`` with every atom s replaced by ``replace(s)`` (kept where that is None).
 
-    The replacement must have the shape of the symbol it replaces.
+    The replacement must have the shape of the symbol it replaces. The walk keeps its own
+    stack, so trees of any depth are fine; unchanged subtrees are reused as they are.
     """
-    def go(node: Expr) -> Expr:
-        match node:
-            case Atom(symbol=symbol):
-                new = replace(symbol)
-                return node if new is None else new
-            case Scaled(coefficient=c, expr=inner):
-                return Scaled(c, go(inner))
-            case Transpose(expr=inner):
-                return Transpose(go(inner))
-            case Inverse(expr=inner):
-                return Inverse(go(inner))
-            case Product(factors=fs):
-                return Product(tuple(map(go, fs)))
-            case Tensor(factors=fs):
-                return Tensor(tuple(map(go, fs)))
-            case Sum(terms=ts):
-                return Sum(tuple(map(go, ts)))
-            case Apply(operator=op, state=st):
-                return Apply(go(op), go(st))
-            case Bilinear(form=f, query=q, key=k):
-                return Bilinear(go(f), go(q), go(k))
-        return node
-
-    return go(expr)
+    done: dict[int, Expr] = {}
+    stack: list[tuple[Expr, bool]] = [(expr, False)]
+    while stack:
+        node, ready = stack.pop()
+        if id(node) in done:
+            continue
+        if isinstance(node, Atom):
+            new = replace(node.symbol)
+            done[id(node)] = node if new is None else new
+        elif ready:
+            done[id(node)] = rebuild(node, tuple(done[id(c)] for c in children(node)))
+        else:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children(node))
+    return done[id(expr)]
 
 
 def _is_standard(symbol: Symbol) -> bool:
-    return symbol.shape == standard_symbol(symbol.name, *symbol.indices).shape
+    return symbol.shape == standard_symbol(symbol.name, *(max(i, 0) for i in symbol.indices)).shape
 
 
 def expand_definitions(expr: Expr) -> Expr:

@@ -31,9 +31,25 @@ from typing import Generic, Iterable, Mapping, Protocol, TypeVar
 import numpy as np
 
 from ..errors import ShapeError, SymbolError
-from .expr import Apply, Atom, Bilinear, Expr, Identity, Inverse, Product, Scaled, Sum, Tensor, Transpose, Zero, canonical_tree
+from .expr import (
+    Apply,
+    Atom,
+    Bilinear,
+    Expr,
+    Identity,
+    IndexedSum,
+    Inverse,
+    Product,
+    Scaled,
+    Sum,
+    Tensor,
+    Trace,
+    Transpose,
+    Zero,
+    canonical_tree,
+)
 from .printing import to_unicode
-from .symbols import Symbol
+from .symbols import Symbol, space_size
 
 Values = Mapping[Symbol, np.ndarray]
 M = TypeVar("M")
@@ -58,6 +74,9 @@ class Backend(Protocol[M]):
     def kron(self, a: M, b: M) -> M: ...
 
     def transpose(self, m: M) -> M: ...
+
+    def trace(self, m: M) -> M:
+        """tr(m) as a 1 × 1 matrix."""
 
     def inverse(self, m: M, name: str) -> M:
         """m⁻¹; raises a TensoralgError naming ``name`` (the inverted expression) when m is singular."""
@@ -116,6 +135,9 @@ class NumpyBackend:
 
     def transpose(self, m: np.ndarray) -> np.ndarray:
         return m.T
+
+    def trace(self, m: np.ndarray) -> np.ndarray:
+        return np.array([[m.trace()]], dtype=self.dtype)
 
     def inverse(self, m: np.ndarray, name: str) -> np.ndarray:
         """M⁻¹, exactly for object arrays of Fractions (via python-flint), in float64 otherwise."""
@@ -177,6 +199,9 @@ class _Walk(Generic[M]):
     root: Expr
 
     def size(self, space: str) -> int:
+        fixed = space_size(space)
+        if fixed is not None:
+            return fixed
         if space not in self.sizes:
             raise ShapeError(f"no size given for the space {space} (in {to_unicode(self.root)})")
         return self.sizes[space]
@@ -211,6 +236,12 @@ class _Walk(Generic[M]):
                 return self.act(op, self.value(st))
             case Bilinear():
                 return self.value(canonical_tree(node.normal_form))
+            case Trace(expr=inner):
+                return b.trace(self.value(inner))
+            case IndexedSum():
+                raise ShapeError(
+                    f"{to_unicode(node)} sums over an unknown number of heads and has no value; give the heads per layer"
+                )
         raise TypeError(f"not an expression node: {node!r}")
 
     def act(self, node: Expr, x: M) -> M:

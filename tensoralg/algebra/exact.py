@@ -12,7 +12,8 @@ the tree walk of :mod:`tensoralg.algebra.evaluate` with a :class:`Field` as its 
 Defined symbols (W_OV, W_QK) are unfolded before evaluation, so an instance only
 draws the primitive weights and W_OV always equals W_O W_V. Over GF(p) a nonzero
 polynomial of degree D vanishes at a uniformly random point with probability at
-most D/p (Schwartz–Zippel), which is what makes one evaluation convincing; over ℚ
+most D/p (Schwartz–Zippel), which is what makes one evaluation convincing, provided
+reduction mod p loses no coefficient (:func:`faithful_prime_field` picks such a prime); over ℚ
 the entries are small integers, so a counterexample can be read by a person.
 
 >>> from tensoralg.algebra.expr import atom
@@ -30,6 +31,7 @@ the entries are small integers, so a counterexample can be read by a person.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Iterable, Mapping
@@ -41,7 +43,7 @@ from .definitions import expand_definitions
 from ..errors import ShapeError, TensoralgError
 from .evaluate import evaluate_with
 from .expr import Expr, Inverse, Shape, children, symbols_in
-from .symbols import Symbol
+from .symbols import Symbol, space_size
 
 #: The Mersenne prime 2⁶¹ − 1, the modulus of the prime field.
 P61 = 2**61 - 1
@@ -68,11 +70,6 @@ class Field:
     name: str
     modulus: int | None
     entry_bound: int = 3
-
-    @property
-    def size(self) -> float:
-        """The number of values one random entry takes (p, or 2b + 1 over ℚ)."""
-        return float(self.modulus) if self.modulus else float(2 * self.entry_bound + 1)
 
     def matrix(self, rows: int, cols: int, entries: Iterable[Any] | None = None) -> Matrix:
         if self.modulus is None:
@@ -116,6 +113,12 @@ class Field:
     def transpose(self, m: Matrix) -> Matrix:
         return m.transpose()
 
+    def trace(self, m: Matrix) -> Matrix:
+        total = self.scalar(Fraction(0))
+        for i in range(min(m.nrows(), m.ncols())):
+            total += m[i, i]
+        return self.matrix(1, 1, [total])
+
     def inverse(self, m: Matrix, name: str) -> Matrix:
         """M⁻¹, or SingularValueError naming the expression when M is singular."""
         try:
@@ -127,13 +130,55 @@ class Field:
 RATIONALS = Field("Q", None)
 PRIME_FIELD = Field("GF(2^61-1)", P61)
 FIELDS = {f.name: f for f in (RATIONALS, PRIME_FIELD)}
+_GF = re.compile(r"^GF\((\d+)\)$")
+
+
+def prime_field(p: int) -> Field:
+    """GF(p) for an odd prime p < 2⁶³ (flint's word-sized moduli); GF(2⁶¹ − 1) is :data:`PRIME_FIELD`.
+
+    >>> prime_field(2**61 - 1) is PRIME_FIELD, prime_field(1000003).name
+    (True, 'GF(1000003)')
+    """
+    if p == P61:
+        return PRIME_FIELD
+    if not (2 < p < 2**63 and flint.fmpz(p).is_prime()):
+        raise TensoralgError(f"GF({p}) is not a field computed here: the modulus must be an odd prime below 2^63")
+    return Field(f"GF({p})", p)
 
 
 def field_named(name: str) -> Field:
-    """The field "Q" or "GF(2^61-1)"."""
-    if name not in FIELDS:
-        raise TensoralgError(f"unknown field {name!r}; the exact fields are {', '.join(FIELDS)}")
-    return FIELDS[name]
+    """The field "Q", "GF(2^61-1)" or "GF(p)" for another prime p (as a counterexample names it)."""
+    if name in FIELDS:
+        return FIELDS[name]
+    match = _GF.match(name)
+    if match is None:
+        raise TensoralgError(f"unknown field {name!r}; the exact fields are Q, GF(2^61-1) and GF(p) for a prime p")
+    return prime_field(int(match.group(1)))
+
+
+def faithful_prime_field(coefficients: Iterable[Fraction | int]) -> Field:
+    """GF(p) for the largest prime p ≤ 2⁶¹ − 1 that divides no numerator and no denominator of
+    ``coefficients``.
+
+    Reduction mod such a p gives every coefficient a value and keeps every nonzero one
+    nonzero, so a polynomial with these coefficients that is nonzero over ℚ stays nonzero
+    over GF(p) (a coefficient that is a multiple of 2⁶¹ − 1 would vanish, and its inverse
+    would have no value). Only primes dividing some coefficient are skipped: at most
+    Σ log₂|n| / 60 of them over the numerators and denominators n.
+
+    >>> faithful_prime_field([Fraction(3, 4), 7]) is PRIME_FIELD
+    True
+    >>> faithful_prime_field([P61 * 5, Fraction(1, P61)]).modulus
+    2305843009213693921
+    """
+    # Only integers ≥ 2⁶⁰ can have a prime factor this large; usually there are none.
+    large = {abs(n) for c in coefficients for n in (Fraction(c).numerator, Fraction(c).denominator) if abs(n) >= 2**60}
+    p = P61
+    while any(n % p == 0 for n in large):
+        p -= 2
+        while not flint.fmpz(p).is_prime():
+            p -= 2
+    return prime_field(p)
 
 
 def kron(a: Matrix, b: Matrix, field: Field) -> Matrix:
@@ -186,9 +231,9 @@ def random_instance(
     values: dict[Symbol, Matrix] = {}
     for symbol in sorted(set(symbols)):
         for space in symbol.shape:
-            if space not in dims:
+            if space not in dims and space_size(space) is None:
                 raise ShapeError(f"no size given for the space {space} (of {symbol.name})")
-        rows, cols = dims[symbol.rows], dims[symbol.cols]
+        rows, cols = (dims.get(space, space_size(space)) for space in symbol.shape)
         for _ in range(1000):
             if field.modulus is None:
                 raw = rng.integers(-field.entry_bound, field.entry_bound + 1, size=rows * cols)

@@ -32,20 +32,26 @@ from functools import cached_property
 from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import ShapeError, TensoralgError
+from .index_sets import is_bound, is_variable, named_index, rename, variables
 from .normal_form import (
     NormalForm,
     Shape,
     Word,
     action_terms,
     bilinear_terms,
+    bind_terms,
+    MAX_TERMS,
+    check_term_count,
     invert_terms,
     mixed_product,
     scale_terms,
     sum_terms,
     tensor_terms,
+    trace_terms,
     transpose_terms,
 )
-from .printing import to_unicode
+from .printing import to_latex, to_unicode
+from .scalars import SCALAR, Cycle
 from .symbols import Letter, Symbol
 CoefficientLike = int | Fraction | str
 
@@ -110,6 +116,24 @@ class Expr:
     def __str__(self) -> str:
         return to_unicode(self)
 
+    def __repr__(self) -> str:
+        """The node kind, the Unicode text (shortened past 80 characters) and the shape.
+
+        >>> from tensoralg.algebra.symbols import standard_symbol as s
+        >>> atom(s("W_U")) @ atom(s("W_E"))
+        <Product W_U W_E : n_vocab × n_vocab>
+        """
+        try:
+            text = to_unicode(self)
+        except TypeError:  # a node the printer does not know: its kind and shape still say what it is
+            return f"<{type(self).__name__} : {format_shape(self.shape)}>"
+        text = text if len(text) <= 80 else text[:79] + "…"
+        return f"<{type(self).__name__} {text} : {format_shape(self.shape)}>"
+
+    def _repr_latex_(self) -> str:
+        """Typeset math in Jupyter: ``$\\displaystyle …$`` around :func:`~tensoralg.algebra.printing.to_latex`."""
+        return f"$\\displaystyle {to_latex(self)}$"
+
 
 def as_coefficient(value: CoefficientLike) -> Fraction:
     """An exact rational coefficient from an int, a Fraction or a string like '-3/2'."""
@@ -121,7 +145,7 @@ def as_coefficient(value: CoefficientLike) -> Fraction:
         raise ShapeError(f"not a rational coefficient: {value!r}") from exc
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Atom(Expr):
     """A matrix symbol, e.g. W_OV^{1,0} (d_model × d_model)."""
 
@@ -132,7 +156,7 @@ class Atom(Expr):
         return ((self.symbol.rows, self.symbol.cols),)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Identity(Expr):
     """The identity of one space, Id (space × space)."""
 
@@ -143,7 +167,7 @@ class Identity(Expr):
         return ((self.space, self.space),)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Zero(Expr):
     """The zero matrix (or zero tensor term) of a given shape."""
 
@@ -154,7 +178,7 @@ class Zero(Expr):
         return self.zero_shape
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Scaled(Expr):
     """c·X for an exact rational c."""
 
@@ -169,7 +193,7 @@ class Scaled(Expr):
         return self.expr.shape
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Transpose(Expr):
     """Xᵀ; for tensor terms (A⊗B)ᵀ = Aᵀ⊗Bᵀ factor by factor."""
 
@@ -180,7 +204,7 @@ class Transpose(Expr):
         return tuple((c, r) for r, c in self.expr.shape)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Inverse(Expr):
     """X⁻¹ for X a single term: c·w₁⊗…⊗w_k ↦ c⁻¹·w₁⁻¹⊗…⊗w_k⁻¹, with (XY)⁻¹ = Y⁻¹X⁻¹.
 
@@ -199,7 +223,7 @@ class Inverse(Expr):
         return self.expr.shape
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Product(Expr):
     """The matrix product X₁X₂…Xₙ (factor by factor for tensor terms)."""
 
@@ -235,7 +259,7 @@ def _check_product(left: Expr, right: Expr) -> None:
             )
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Sum(Expr):
     """X₁ + X₂ + … + Xₙ, all of one shape."""
 
@@ -256,7 +280,7 @@ class Sum(Expr):
         return self.terms[0].shape
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Tensor(Expr):
     """The tensor (Kronecker) product X₁⊗X₂⊗…; its shape lists each factor's shape."""
 
@@ -273,7 +297,7 @@ class Tensor(Expr):
         return tuple(pair for f in self.factors for pair in f.shape)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Apply(Expr):
     """The action of a tensor term on a state.
 
@@ -311,7 +335,7 @@ class Apply(Expr):
         return ((op[0][0], op[1][0]),)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Bilinear(Expr):
     """A score form read through two residual maps (CLAIMS C14).
 
@@ -353,6 +377,44 @@ class Bilinear(Expr):
         return ((q_rows, q[0][1]), (k_rows, k[0][1]), (q[1][1], k[1][1]))
 
 
+@dataclass(frozen=True, eq=False, repr=False)
+class Trace(Expr):
+    """tr(X), a scalar (1 × 1); for a tensor term tr(A⊗B) = tr(A) tr(B), so every factor is square."""
+
+    expr: Expr
+
+    def __post_init__(self) -> None:
+        for rows, cols in self.expr.shape:
+            if rows != cols:
+                raise ShapeError(f"cannot take the trace of {_describe(self.expr)}: it is not square ({rows} ≠ {cols})")
+
+    @property
+    def shape(self) -> Shape:
+        return ((SCALAR, SCALAR),)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class IndexedSum(Expr):
+    """Σ_{h₁∈H_{l₁}, …} X over sets of heads of unknown size (CLAIMS C27).
+
+    ``bindings`` pairs each variable (a named index of :mod:`tensoralg.algebra.index_sets`,
+    as it occurs in the symbols of ``expr``) with the layer it ranges over (0-based: H1 is 0).
+    """
+
+    bindings: tuple[tuple[int, int], ...]
+    expr: Expr
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bindings", tuple(self.bindings))
+        for variable, layer in self.bindings:
+            if not is_variable(variable) or is_bound(variable) or layer < 0:
+                raise ShapeError(f"a sum binds named variables over layers ≥ 0; got {variable}, {layer}")
+
+    @property
+    def shape(self) -> Shape:
+        return self.expr.shape
+
+
 # Normal forms of trees, and trees of normal forms.
 
 
@@ -369,9 +431,10 @@ def normal_form(expr: Expr) -> NormalForm:
     ...
     tensoralg.errors.ShapeError: cannot multiply Id ⊗ W_OV^{0,0} (n_ctx × n_ctx ⊗ d_model × d_model) by Id Id (n_ctx × n_ctx): 2 tensor factor(s) against 1
     """
+    _fill(expr)
     match expr:
         case Atom(symbol=symbol):
-            return NormalForm(expr.shape, {((Letter(symbol, False),),): 1})
+            return NormalForm(expr.shape, {((Letter(symbol, False),),): 1}, any(i < 0 for i in symbol.indices))
         case Identity():
             return NormalForm(expr.shape, {((),): 1})
         case Zero():
@@ -385,11 +448,21 @@ def normal_form(expr: Expr) -> NormalForm:
         case Sum(terms=terms):
             return sum_terms(expr.shape, (t.normal_form for t in terms))
         case Product(factors=factors):
+            bound = 1
+            for f in factors:
+                bound *= len(f.normal_form)
+            if bound > MAX_TERMS:
+                check_term_count(bound, f"the product {_describe(expr)}")
             result = factors[0].normal_form
             for f in factors[1:]:
                 result = mixed_product(result, f.normal_form)
             return result
         case Tensor(factors=factors):
+            bound = 1
+            for f in factors:
+                bound *= len(f.normal_form)
+            if bound > MAX_TERMS:
+                check_term_count(bound, f"the tensor product {_describe(expr)}")
             result = factors[0].normal_form
             for f in factors[1:]:
                 result = tensor_terms(result, f.normal_form)
@@ -398,10 +471,34 @@ def normal_form(expr: Expr) -> NormalForm:
             return action_terms(op.normal_form, st.normal_form)
         case Bilinear(form=f, query=q, key=k):
             return bilinear_terms(f.normal_form, q.normal_form, k.normal_form)
+        case Trace(expr=inner):
+            return trace_terms(inner.normal_form)
+        case IndexedSum(bindings=bindings, expr=inner):
+            inner_nf = inner.normal_form
+            describe = lambda key: to_unicode(canonical_tree(NormalForm(inner_nf.shape, {key: 1})))  # noqa: E731
+            return bind_terms(inner_nf, dict(bindings), describe)
     raise TypeError(f"not an expression node: {expr!r}")
 
 
+def _fill(expr: Expr) -> None:
+    """Compute the normal forms of ``expr``'s descendants bottom-up without recursion, so that
+    a tree thousands of levels deep (400 transposes, 3,000 inverses) needs no deep call stack."""
+    stack = [(expr, False)]
+    while stack:
+        node, ready = stack.pop()
+        if ready:
+            if node is not expr:
+                node.normal_form
+            continue
+        if node is not expr and "normal_form" in node.__dict__:
+            continue
+        stack.append((node, True))
+        stack.extend((child, False) for child in children(node))
+
+
 def _letter_tree(letter: Letter) -> Expr:
+    if isinstance(letter, Cycle):
+        return Trace(_word_tree(letter.word, letter.space or letter.word[0].rows))
     node: Expr = Atom(letter.symbol)
     if letter.transposed:
         node = Transpose(node)
@@ -416,15 +513,30 @@ def _word_tree(word: Word, space: str) -> Expr:
 
 
 def canonical_tree(nf: NormalForm) -> Expr:
-    """The canonical tree of a normal form: a sum of scaled tensor products of products of atoms."""
+    """The canonical tree of a normal form: a sum of scaled tensor products of products of atoms;
+    a term with bound variables is an :class:`IndexedSum` over them."""
     terms: list[Expr] = []
     for key, c in nf.sorted_terms:
         parts = [_word_tree(w, rows) for w, (rows, _) in zip(key, nf.shape)]
         body = parts[0] if len(parts) == 1 else Tensor(tuple(parts))
+        if nf.variables:
+            body = _bind_tree(key, body)
         terms.append(body if c == 1 else Scaled(c, body))
     if not terms:
         return Zero(nf.shape)
     return terms[0] if len(terms) == 1 else Sum(tuple(terms))
+
+
+def _bind_tree(key: tuple, body: Expr) -> Expr:
+    """Σ over the bound variables of one canonical term, renamed to printable named variables:
+    h for a lone variable, else h1, h2, … by layer (hq, hk style names are the reader's choice)."""
+    bound = sorted(((v, layer) for v, layer in variables(key).items() if is_bound(v)), reverse=True)
+    if not bound:
+        return body
+    names = ["h"] if len(bound) == 1 else [f"h{k + 1}" for k in range(len(bound))]
+    mapping = {v: named_index(name) for (v, _), name in zip(bound, names)}
+    renamed = canonical_tree(NormalForm(body.shape, {rename(key, mapping): 1}))
+    return IndexedSum(tuple((mapping[v], layer if layer is not None else 0) for v, layer in bound), renamed)
 
 
 def iter_terms(nf: NormalForm) -> Iterator[tuple[Fraction, tuple[Expr, ...]]]:
@@ -439,20 +551,28 @@ def from_json(data: dict[str, Any], symbols: Callable[[str, tuple[int, ...]], Sy
 
     Raises TensoralgError naming the term and factor that is malformed.
     """
+    def factor(f: dict[str, Any]) -> Expr:
+        if "trace" in f:
+            inner = [factor(g) for g in f["trace"]]
+            return Trace(Identity(str(f["space"])) if not inner else inner[0] if len(inner) == 1 else Product(tuple(inner)))
+        raw = tuple(i for i in (f.get("layer"), f.get("head")) if i is not None)
+        indices = tuple(named_index(i) if isinstance(i, str) else i for i in raw)
+        symbol = symbols(f["symbol"], tuple(max(i, 0) for i in indices))._replace(indices=indices)
+        a: Expr = Atom(symbol)
+        a = Transpose(a) if f.get("transpose") else a
+        return Inverse(a) if f.get("inverse") else a
+
     try:
         shape = tuple((str(r), str(c)) for r, c in data["shape"])
         terms: list[Expr] = []
         for t_index, term in enumerate(data["terms"]):
             parts: list[Expr] = []
             for (rows, _), word in zip(shape, term["factors"]):
-                atoms: list[Expr] = []
-                for f in word:
-                    indices = tuple(i for i in (f.get("layer"), f.get("head")) if i is not None)
-                    a: Expr = Atom(symbols(f["symbol"], indices))
-                    a = Transpose(a) if f.get("transpose") else a
-                    atoms.append(Inverse(a) if f.get("inverse") else a)
+                atoms = [factor(f) for f in word]
                 parts.append(Identity(rows) if not atoms else atoms[0] if len(atoms) == 1 else Product(tuple(atoms)))
-            body = parts[0] if len(parts) == 1 else Tensor(tuple(parts))
+            body: Expr = parts[0] if len(parts) == 1 else Tensor(tuple(parts))
+            if term.get("sum_over"):
+                body = IndexedSum(tuple((named_index(b["variable"]), int(b["layer"])) for b in term["sum_over"]), body)
             terms.append(Scaled(Fraction(term["coefficient"]), body))
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, TensoralgError):
@@ -545,7 +665,48 @@ def children(expr: Expr) -> tuple[Expr, ...]:
             return (op, st)
         case Bilinear(form=f, query=q, key=k):
             return (f, q, k)
+        case Trace(expr=inner) | IndexedSum(expr=inner):
+            return (inner,)
     return ()
+
+
+def rebuild(node: Expr, parts: tuple[Expr, ...]) -> Expr:
+    """``node`` with its children replaced by ``parts`` (``node`` itself when nothing changed)."""
+    old = children(node)
+    if len(old) == len(parts) and all(a is b for a, b in zip(old, parts)):
+        return node
+    match node:
+        case Scaled(coefficient=c):
+            return Scaled(c, parts[0])
+        case Transpose():
+            return Transpose(parts[0])
+        case Inverse():
+            return Inverse(parts[0])
+        case Product():
+            return Product(parts)
+        case Tensor():
+            return Tensor(parts)
+        case Sum():
+            return Sum(parts)
+        case Apply():
+            return Apply(*parts)
+        case Bilinear():
+            return Bilinear(*parts)
+        case Trace():
+            return Trace(parts[0])
+        case IndexedSum(bindings=bindings):
+            return IndexedSum(bindings, parts[0])
+    raise TypeError(f"not an expression node with children: {node!r}")
+
+
+def depth(expr: Expr) -> int:
+    """The number of nodes on the longest path from ``expr`` to a leaf (counted without recursion)."""
+    deepest, stack = 0, [(expr, 1)]
+    while stack:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        stack.extend((c, d + 1) for c in children(node))
+    return deepest
 
 
 def symbols_in(expr: Expr) -> frozenset[Symbol]:

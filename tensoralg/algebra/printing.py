@@ -16,11 +16,15 @@ A^{1,0} \\otimes {W_{OV}^{1,0}}^{\\top} - 2 \\left(\\mathrm{Id} \\otimes W_{OV}^
 
 from __future__ import annotations
 
+import copy
+import re
 from fractions import Fraction
 from typing import Any, Callable, Protocol
 
+from .index_sets import index_name, is_bound, is_variable, variables
 from .normal_form import NormalForm
-from .symbols import Letter, Symbol
+from .scalars import Cycle
+from .symbols import ONES, Letter, Symbol
 
 
 class Expr(Protocol):
@@ -45,7 +49,8 @@ def _strength(expr: Expr) -> int:
     kind = _kind(expr)
     if kind == "Tensor":
         return _TENSOR if len(expr.factors) > 1 else _strength(expr.factors[0])  # type: ignore[attr-defined]
-    return {"Sum": _SUM, "Scaled": _SCALED, "Apply": _APPLY, "Bilinear": _APPLY, "Product": _PRODUCT}.get(kind, _ATOM)
+    return {"Sum": _SUM, "IndexedSum": _TENSOR, "Scaled": _SCALED, "Apply": _APPLY, "Bilinear": _APPLY,
+            "Product": _PRODUCT}.get(kind, _ATOM)
 
 
 def _is_simple(expr: Expr) -> bool:
@@ -58,7 +63,7 @@ class _Style:
 
     def __init__(
         self,
-        symbol: Callable[[Symbol], str],
+        symbol: Callable[[Symbol, frozenset], str],
         transpose: Callable[[str, bool], str],
         inverse: Callable[[str, bool, bool], str],
         fraction: Callable[[Fraction], str],
@@ -67,26 +72,81 @@ class _Style:
         dot: str,
         compose: str,
         paren: tuple[str, str],
+        trace: str = "tr",
     ):
         self.symbol, self.transpose, self.inverse, self.fraction = symbol, transpose, inverse, fraction
         self.identity, self.tensor, self.dot, self.compose, self.paren = identity, tensor, dot, compose, paren
+        self.trace = trace
+        self.explicit_identity = False
+        self.bound: frozenset = frozenset()  # variables bound by an enclosing Σ
+
+    def binding(self, variables) -> "_Style":
+        """This style inside a Σ that binds ``variables``."""
+        twin = copy.copy(self)
+        twin.bound = self.bound | frozenset(variables)
+        return twin
+
+    def with_explicit_identity(self) -> "_Style":
+        """This style, but Id printed with its space (Id_{p}) where context cannot tell it."""
+        if self.explicit_identity:
+            return self
+        twin = copy.copy(self)
+        twin.explicit_identity = True
+        return twin
 
     def wrap(self, text: str) -> str:
         return f"{self.paren[0]}{text}{self.paren[1]}"
 
 
-def _indices(symbol: Symbol) -> str:
-    return ",".join(map(str, symbol.indices))
+def _indices(symbol: Symbol, latex: bool = False, bound: frozenset = frozenset()) -> str:
+    """``1,0``; a head given by a variable that an enclosing Σ binds prints as the variable alone
+    (A^{h}): the sum names its layer. A free variable keeps its layer (A^{1,h})."""
+    indices = symbol.indices
+    if len(indices) == 2 and indices[1] in bound and not is_variable(indices[0]):
+        indices = indices[1:]
+    names = [index_name(i) if is_variable(i) else str(i) for i in indices]
+    if latex:
+        names = [n[0] + "_{" + n[1:] + "}" if is_variable(i) and len(n) > 1 else n for i, n in zip(indices, names)]
+    return ",".join(names)
 
 
-def _unicode_symbol(symbol: Symbol) -> str:
-    return symbol.name + (f"^{{{_indices(symbol)}}}" if symbol.indices else "")
+def _unicode_symbol(symbol: Symbol, bound: frozenset = frozenset()) -> str:
+    return symbol.name + (f"^{{{_indices(symbol, False, bound)}}}" if symbol.indices else "")
 
 
-def _latex_symbol(symbol: Symbol) -> str:
-    head, _, rest = symbol.name.partition("_")
+#: Combining accents a symbol name may carry (Q̂, x̃, x̄, ẋ) and their LaTeX commands.
+ACCENTS = {"\u0302": "hat", "\u0303": "tilde", "\u0304": "bar", "\u0307": "dot"}
+_ACCENTED = re.compile("(.)([" + "".join(ACCENTS) + "])")
+
+
+def accents_latex(text: str) -> str:
+    """``Q̂`` → ``\\hat{Q}``: combining accents as LaTeX accent commands.
+
+    >>> print(accents_latex("Q\u0302_K"))
+    \\hat{Q}_K
+    """
+    return _ACCENTED.sub(lambda m: f"\\{ACCENTS[m.group(2)]}{{{m.group(1)}}}", text)
+
+
+def _latex_symbol(symbol: Symbol, bound: frozenset = frozenset()) -> str:
+    if symbol.name == ONES:
+        return "\\mathbf{1}"
+    head, _, rest = accents_latex(symbol.name).partition("_")
     base = f"{head}_{{{rest}}}" if rest else head
-    return base + (f"^{{{_indices(symbol)}}}" if symbol.indices else "")
+    return base + (f"^{{{_indices(symbol, True, bound)}}}" if symbol.indices else "")
+
+
+def _binders(bindings: Any, latex: bool) -> str:
+    """``h1∈H1, h2∈H2`` (or its LaTeX) for the bindings of a sum over heads."""
+    parts = []
+    for variable, layer in bindings:
+        name = index_name(variable)
+        if latex:
+            name = name[0] + ("_{" + name[1:] + "}" if len(name) > 1 else "")
+            parts.append(f"{name} \\in H_{{{layer + 1}}}")
+        else:
+            parts.append(f"{name}∈H{layer + 1}")
+    return ", ".join(parts)
 
 
 def _unicode_fraction(c: Fraction) -> str:
@@ -121,6 +181,7 @@ LATEX = _Style(
     dot=" \\cdot ",
     compose=" \\circ ",
     paren=("\\left(", "\\right)"),
+    trace="\\operatorname{tr}",
 )
 
 
@@ -137,9 +198,9 @@ def _render(expr: Expr, style: _Style) -> str:
     e: Any = expr
     kind = _kind(expr)
     if kind == "Atom":
-        return style.symbol(e.symbol)
+        return style.symbol(e.symbol, style.bound)
     if kind == "Identity":
-        return style.identity
+        return f"{style.identity}_{{{e.space}}}" if style.explicit_identity else style.identity
     if kind == "Zero":
         return "0"
     if kind == "Transpose":
@@ -170,6 +231,15 @@ def _render(expr: Expr, style: _Style) -> str:
     if kind == "Bilinear":
         inner_text = f"{_render(e.query, style)}, {_render(e.key, style)}"
         return f"{sub(e.form, _ATOM)}{style.compose}{style.wrap(inner_text)}"
+    if kind == "Trace":  # inside tr(…) no neighbour fixes the space of an Id, so each names it
+        return f"{style.trace}{style.wrap(_render(e.expr, style.with_explicit_identity()))}"
+    if kind == "IndexedSum":
+        latex = style.trace == LATEX.trace
+        sigma = "\\sum" if latex else "Σ"
+        inner_style = style.binding(v for v, _ in e.bindings)
+        body = _render(e.expr, inner_style)
+        body = style.wrap(body) if _strength(e.expr) < _TENSOR else body
+        return f"{sigma}_{{{_binders(e.bindings, latex)}}} {body}"
     raise TypeError(f"not an expression node: {expr!r}")
 
 
@@ -188,8 +258,11 @@ def letter_json(letter: Letter) -> dict[str, Any]:
 
     An inverse factor carries ``"inverse": true`` as well (absent otherwise).
     """
+    if isinstance(letter, Cycle):
+        return {"trace": [letter_json(l) for l in letter.word], "space": letter.space or letter.word[0].rows}
     s = letter.symbol
-    data = {"symbol": s.name, "layer": s.layer, "head": s.head, "transpose": letter.transposed}
+    head = index_name(s.head) if s.head is not None and is_variable(s.head) else s.head
+    data = {"symbol": s.name, "layer": s.layer, "head": head, "transpose": letter.transposed}
     if letter.inverse:
         data["inverse"] = True
     return data
@@ -200,13 +273,16 @@ def to_json(expr: Expr) -> dict[str, Any]:
 
     Each term is ``{"coefficient": "p/q", "factors": [[factor, ...], ...]}`` with one
     list per tensor factor, its factors in matrix-multiplication order (the empty
-    list is the identity).
+    list is the identity). A term summed over heads of unknown number carries
+    ``"sum_over": [{"variable": "h1", "layer": 0}, …]`` and its factors name the variable as
+    their head; a trace is a factor ``{"trace": [factor, …], "space": …}``.
     """
     nf = expr.normal_form
-    return {
-        "shape": [list(pair) for pair in nf.shape],
-        "terms": [
-            {"coefficient": str(c), "factors": [[letter_json(l) for l in word] for word in key]}
-            for key, c in nf.sorted_terms
-        ],
-    }
+    terms = []
+    for key, c in nf.sorted_terms:
+        term: dict[str, Any] = {"coefficient": str(c), "factors": [[letter_json(l) for l in word] for word in key]}
+        bound = sorted((v, l) for v, l in variables(key).items() if is_bound(v))[::-1] if nf.variables else []
+        if bound:
+            term["sum_over"] = [{"variable": index_name(v), "layer": layer} for v, layer in bound]
+        terms.append(term)
+    return {"shape": [list(pair) for pair in nf.shape], "terms": terms}

@@ -35,6 +35,11 @@ D_MLP = "d_mlp"
 
 STANDARD_SPACES = (N_CTX, D_MODEL, D_HEAD, N_VOCAB, D_MLP)
 
+#: The space of size 1: a vector of a space d is a d × 1 matrix.
+UNIT = "1"
+#: The name of the column of ones 𝟙 (one symbol per space it lives in).
+ONES = "𝟙"
+
 
 #: Symbols that belong to a layer rather than a head: their single index is the layer.
 LAYER_SYMBOLS = frozenset({"W_in", "W_out", "MLP"})
@@ -150,16 +155,43 @@ def standard_symbol(name: str, *indices: int | None) -> Symbol:
     return Symbol(name, idx, rows, cols)
 
 
+def space_size(space: str) -> int | None:
+    """The size of a space named by a number (``3`` in ``P: 3 x 3``, ``1`` for scalars), else None.
+
+    >>> space_size("3"), space_size("d_model")
+    (3, None)
+    """
+    return int(space) if space.isdigit() else None
+
+
 def declared_symbol(name: str, rows: str, cols: str, *indices: int) -> Symbol:
-    """A user-declared symbol ``name: rows × cols`` (any space names).
+    """A user-declared symbol ``name: rows × cols`` (space names, or sizes such as ``1`` and ``3``).
 
     >>> declared_symbol("M", "d_model", "d_model")
     Symbol(name='M', indices=(), rows='d_model', cols='d_model')
+    >>> declared_symbol("x", "d_model", "1").shape
+    ('d_model', '1')
     """
     if not name or not name[0].isalpha():
         raise SymbolError(f"a symbol name must start with a letter; got {name!r}")
+    if name == "tr":
+        raise SymbolError("tr is the trace and cannot be declared")
     for space in (rows, cols):
-        if not space or not (space[0].isalpha() or space[0] == "_"):
-            raise SymbolError(f"space names must be identifiers; got {space!r} in {name}: {rows} × {cols}")
+        numeric = space.isdigit() and int(space) > 0
+        if not space or not (space[0].isalpha() or space[0] == "_" or numeric):
+            raise SymbolError(
+                f"space names must be identifiers or positive sizes; got {space!r} in {name}: {rows} × {cols}"
+            )
     _check_indices(name, tuple(indices), None)
     return Symbol(name, tuple(indices), rows, cols)
+
+
+def ones_symbol(space: str) -> Symbol:
+    """𝟙 of ``space``: the column of ones, a space × 1 matrix.
+
+    >>> ones_symbol("n_ctx")
+    Symbol(name='𝟙', indices=(), rows='n_ctx', cols='1')
+    """
+    if not space or space == UNIT:
+        raise SymbolError(f"𝟙 needs the space it lives in; got {space!r}")
+    return Symbol(ONES, (), space, UNIT)

@@ -3,7 +3,12 @@
 Each subcommand lives in its own module of this package, which provides
 ``register(subparsers)`` (adding its parser, with ``run`` as the handler) and
 ``run(args) -> int``. Errors a user caused (:class:`TensoralgError`) become one line
-on stderr and exit code 2; anything else is a bug and keeps its traceback.
+on stderr and exit code 2. Anything else is a bug: one line naming the exception and exit
+code 4 (never 1, which means REFUTED or a failed claim to scripts); the global ``--debug``
+flag (before or after the subcommand) prints its traceback too.
+
+Exit codes: 0 success, 1 refuted / a claim failed, 2 bad input, 3 not decided (``check``:
+no proof and no counterexample), 4 internal error.
 
 The top layer: it may import every other subpackage; none imports it.
 """
@@ -13,12 +18,40 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+import traceback
+from typing import Callable, Sequence
 
 from ..errors import TensoralgError
 
 #: Subcommand modules, in the order ``tensoralg --help`` lists them.
-SUBCOMMANDS: tuple[str, ...] = ("prove", "check", "normal_form", "expand", "analyze", "convert")
+SUBCOMMANDS: tuple[str, ...] = (
+    "prove", "check", "normal_form", "expand", "analyze", "convert", "models", "skip_trigrams", "importance", "train",
+    "report",
+    "qk_dictionary", "qk_pairs",
+)
+
+
+#: The exit code of an internal error (a bug, not the user's input).
+INTERNAL_ERROR = 4
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer in low…high, else a one-line usage error.
+
+    >>> bounded_int(1, 10)("3")
+    3
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer in {low}…{high}; got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected an integer in {low}…{high}; got {text!r}")
+        return value
+
+    return parse
 
 
 def non_negative_int(text: str) -> int:
@@ -71,9 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Symbolic and exact verification of the mathematics of transformer circuits.",
     )
     parser.add_argument("--version", action="version", version=f"tensoralg {__version__}")
+    debug = "print the traceback of an internal error (exit code 4)"
+    parser.add_argument("--debug", action="store_true", help=debug)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in SUBCOMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)
+    for subparser in sub.choices.values():
+        # SUPPRESS: a subcommand without --debug keeps the value given before it.
+        subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug)
     return parser
 
 
@@ -90,6 +128,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug: never exit 1, which scripts read as REFUTED
+        if args.debug:
+            traceback.print_exc()
+        message = " ".join(str(exc).split())[:300]
+        print(f"tensoralg {args.command}: internal error: {type(exc).__name__}: {message} "
+              "(a bug in tensoralg; rerun with --debug for the traceback)", file=sys.stderr)
+        return INTERNAL_ERROR
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import WeightsError
 from ..models.checkpoints import load_checkpoint, resolve
 from ..models.processing import process_weights
+from ..models.registry import resolve as find_weights
 from ..models.weights import save_weights
 from . import positive_int
 
@@ -24,7 +25,7 @@ TARGETS = {"tensoralg": "tensoralg", "transformer-lens": "transformer_lens"}
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("convert", help="rewrite a checkpoint in tensoralg or TransformerLens naming",
                                    description=__doc__.split("\n\n")[1])
-    parser.add_argument("source", metavar="IN", help="weights file or checkpoint directory")
+    parser.add_argument("source", metavar="IN", help="weights file, checkpoint directory or shipped model name")
     parser.add_argument("target", metavar="OUT", help="the .safetensors or .npz file to write")
     parser.add_argument("--to", choices=tuple(TARGETS), default="tensoralg", help="naming of OUT (default tensoralg)")
     parser.add_argument("--process", action="store_true", help="apply the standard weight processing (C21–C24) first")
@@ -42,9 +43,10 @@ def run(args: argparse.Namespace) -> int:
         raise WeightsError(f"OUT must end in .safetensors or .npz; got {target}")
     if target.exists() and not args.force:
         raise WeightsError(f"{target} exists; pass --force to overwrite it")
-    if target.resolve() == resolve(args.source).resolve():
+    source = find_weights(args.source).weights
+    if target.resolve() == resolve(source).resolve():
         raise WeightsError(f"OUT is the input file {target}; write to another file")
-    model = load_checkpoint(args.source, heads=args.heads, layer_norm=args.layer_norm)
+    model = load_checkpoint(source, heads=args.heads, layer_norm=args.layer_norm)
     if args.process:
         model = process_weights(model)
     save_weights(model, target, TARGETS[args.to])

@@ -1,7 +1,13 @@
-"""``tensoralg expand``: list or count the terms of a path expansion.
+r"""``tensoralg expand``: list or count the terms of a path expansion.
 
     tensoralg expand --heads 4,4 [--positional] [--mlp] [--qk LAYER.HEAD]
-                     [--max-order K] [--limit N | --count] [--format text|latex|json]
+                     [--max-order K] [--limit N | --count] [--format text|latex|json] [--equation]
+    tensoralg expand --symbolic --layers 2 [--positional] [--mlp] [--qk LAYER.HEAD] [--format …]
+
+``--symbolic`` prints the paper's Σ-form, valid for every number of heads: one term per set
+of layers (Σ_{h1∈H1, h2∈H2} A^{h2}A^{h1} ⊗ …), grouped by order (:mod:`tensoralg.paths.symbolic`).
+``--equation`` with ``--format latex`` prints the whole expansion as one aligned equation,
+``\begin{aligned} T &= … \\ &+ … \end{aligned}``, ready for slides (S for scores).
 
 ``--layers L --heads H`` spells H heads in each of L layers. Layers and heads are
 0-based, as in the symbols: ``--qk 1.0`` is head 0 of the second layer (CLAIMS C14's
@@ -245,7 +251,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "or a head's scores into query/key path pairs (C14). Layers and heads are 0-based."
         ),
     )
-    parser.add_argument("--heads", required=True, help="heads per layer, e.g. 4,4 (or one number with --layers)")
+    parser.add_argument("--heads", help="heads per layer, e.g. 4,4 (or one number with --layers); not with --symbolic")
+    parser.add_argument("--symbolic", action="store_true",
+                        help="the Σ-form for every number of heads (needs --layers, not --heads)")
     parser.add_argument("--layers", type=non_negative_int, help="number of layers, each with --heads heads")
     parser.add_argument("--positional", action="store_true", help="add a positional embedding W_pos (a twin of every path)")
     parser.add_argument("--mlp", action="store_true", help="an MLP after every layer, an opaque source MLP^{l}")
@@ -255,11 +263,82 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group.add_argument("--limit", type=non_negative_int, metavar="N", help="stop after N terms")
     group.add_argument("--count", action="store_true", help="print exact counts per order, not the terms")
     parser.add_argument("--format", choices=FORMATS, default="text")
+    parser.add_argument("--equation", action="store_true",
+                        help="with --format latex: one aligned equation T &= … \\\\ &+ … (for slides)")
     parser.set_defaults(handler=run)
+
+
+def _equation(out: TextIO, name: str, lines: Iterator[str], limit: int | None) -> int:
+    """One aligned LaTeX equation: ``T &= t₁ \\ &+ t₂ …`` (a leading - stays a -)."""
+    out.write("\\begin{aligned}\n")
+    written = 0
+    for line in lines if limit is None else islice(lines, limit):
+        term = line.split("  %", 1)[0]
+        if written == 0:
+            out.write(f"{name} &= {term}")
+        else:
+            out.write(" \\\\\n  &" + (f"- {term[1:]}" if term.startswith("-") else f"+ {term}"))
+        written += 1
+    out.write(("" if written else f"{name} &= 0") + "\n\\end{aligned}\n")
+    return written
+
+
+def _run_symbolic(args: argparse.Namespace, out: TextIO) -> int:
+    from ..algebra.printing import to_json as expr_json
+    from ..paths.symbolic import logit_terms, score_terms
+
+    if args.heads is not None or args.layers is None:
+        raise ArchitectureError("--symbolic takes --layers L (every number of heads), not --heads")
+    if args.count or args.max_order is not None:
+        raise ArchitectureError("--symbolic lists every Σ-term; --count and --max-order apply to enumerated heads")
+    if args.qk is None:
+        terms, name = logit_terms(args.layers, args.positional, args.mlp), "T"
+        what = f"the logits of {args.layers} layer(s), every number of heads"
+    else:
+        layer, _, head = args.qk.partition(".")
+        try:
+            qk = int(layer), int(head or 0)
+        except ValueError:
+            raise ArchitectureError(f"--qk takes LAYER.HEAD such as 1.0; got {args.qk!r}") from None
+        terms, name = score_terms(args.layers, *qk, args.positional, args.mlp), f"S^{{{qk[0]},{qk[1]}}}"
+        what = f"the scores of head {qk[0]}.{qk[1]}, every number of heads in the layers before it"
+    shown = terms if args.limit is None else terms[: args.limit]
+    if args.format == "json":
+        rows = []
+        for t in shown:
+            data = expr_json(t.expr)
+            row = {"order": t.order, "family": t.family, "source": t.source, "unicode": to_unicode(t.expr),
+                   "latex": to_latex(t.expr), **data["terms"][0], "shape": data["shape"]}
+            if t.query_order is not None:
+                row |= {"query_order": t.query_order, "key_order": t.key_order}
+            rows.append(row)
+        json.dump({"kind": "logits" if args.qk is None else "scores", "layers": args.layers, "heads": "symbolic",
+                   "positional": args.positional, "mlp": args.mlp, "terms": rows}, out, ensure_ascii=False)
+        out.write("\n")
+        return 0
+    if args.format == "latex":
+        if args.equation:
+            _equation(out, name, (to_latex(t.expr) for t in shown), None)
+            return 0
+        out.write(f"% {what}: {len(terms)} Σ-terms\n")
+        for t in shown:
+            out.write(f"{to_latex(t.expr)}  % order {t.order}, {t.family}, {t.source}\n")
+        return 0
+    out.write(f"# {what}: {len(terms)} Σ-terms\n")
+    for t in shown:
+        order = str(t.order) if t.query_order is None else f"{t.query_order},{t.key_order}"
+        out.write(f"{order:<4}  {t.family:<15}  {t.source:<11}  {to_unicode(t.expr)}\n")
+    return 0
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = sys.stdout if out is None else out
+    if args.equation and args.format != "latex":
+        raise ArchitectureError("--equation writes LaTeX: use it with --format latex")
+    if args.symbolic:
+        return _run_symbolic(args, out)
+    if args.heads is None:
+        raise ArchitectureError("give --heads (heads per layer, e.g. 4,4), or --symbolic --layers L for every number of heads")
     architecture = Architecture.parse(args.heads, layers=args.layers, positional=args.positional, mlp=args.mlp)
     qk = None if args.qk is None else architecture.parse_head(args.qk)
     header: dict[str, Any] = {"architecture": architecture.to_json(), "kind": "logits" if qk is None else "scores"}
@@ -284,6 +363,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     else:
         lines = map(renderer.score, iter_score_terms(architecture, qk[0], qk[1], args.max_order))
     shown = n if args.limit is None else min(n, args.limit)
+    if args.equation:
+        _equation(out, "T" if qk is None else f"S^{{{qk[0]},{qk[1]}}}", lines, args.limit)
+        return 0
     if args.format == "json":
         head = json.dumps(header)[:-1]
         out.write(f'{head}, "terms": [\n')

@@ -3,7 +3,7 @@
     tensoralg prove                      the table of all claims; exit 1 if any fails
     tensoralg prove C4 C17b --seed 7     two claims, other random instances
     tensoralg prove --json               the run as JSON (schema in the README)
-    tensoralg prove --markdown -o catalog.md    the catalog as a document (or --latex)
+    tensoralg prove --markdown -o catalog.md    the catalog as a document (or --latex, --html)
 
 Everything runs on small embedded random models; nothing is downloaded. An unknown
 claim id is a one-line error with exit code 2.
@@ -15,6 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..display.page import document
+from ..verify.cards import catalog_html
 from ..verify.catalog import Context, discover, run_catalog, select
 from ..verify.catalog_report import catalog_json, render_details, render_table, to_latex_document, to_markdown
 from . import non_negative_int
@@ -35,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     document.add_argument("--json", action="store_true", help="print the run as JSON instead of the table")
     document.add_argument("--markdown", action="store_true", help="write the catalog as a Markdown document")
     document.add_argument("--latex", action="store_true", help="write the catalog as a LaTeX document")
+    document.add_argument("--html", action="store_true", help="write the catalog as one self-contained HTML page (MathML, no script)")
     parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the JSON or document to FILE")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every check and counterexample under the table")
     parser.set_defaults(handler=run)
@@ -49,11 +52,13 @@ def run(args: argparse.Namespace) -> int:
         text = to_markdown(results, args.seed)
     elif args.latex:
         text = to_latex_document(results, args.seed)
+    elif args.html:
+        text = document("The tensoralg proofs catalog", [f"<p>Seed {args.seed}.</p>", catalog_html(results)])
     else:
         text = render_table(results) + (render_details(results) if args.verbose else "")
     if args.output is not None:
         args.output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-        print(render_table(results) if (args.json or args.markdown or args.latex) else f"wrote {args.output}")
+        print(render_table(results) if (args.json or args.markdown or args.latex or args.html) else f"wrote {args.output}")
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0 if all(r.passed for r in results) else 1

@@ -14,19 +14,24 @@ from ..errors import FormulaSyntaxError
 
 _UNICODE = {
     "+": "+", "-": "-", "−": "-", "⊗": "TENSOR", "@": "TIMES", "*": "TIMES", "×": "TIMES",
-    "·": "DOT", "⋅": "DOT", "∙": "DOT", "∘": "CIRC", "Σ": "SIGMA", "∑": "SIGMA", "∈": "IN",
+    "·": "DOT", "⋅": "DOT", "∙": "DOT", "∘": "CIRC", "Σ": "SIGMA", "∑": "SIGMA", "Π": "PROD", "∏": "PROD", "∈": "IN",
     "∪": "UNION", "|": "UNION", "ᵀ": "POST_T", "'": "POST_T", "′": "POST_T", "⊤": "TOP",
     "(": "(", ")": ")", "[": "[", "]": "]", "{": "{", "}": "}", "^": "^", ",": ",", "/": "/",
-    "_": "_",
+    "_": "_", "‖": "NORM", "≤": "LE", "⩽": "LE",
 }
 _LATEX = {
-    "otimes": "TENSOR", "cdot": "DOT", "circ": "CIRC", "sum": "SIGMA", "Sigma": "SIGMA", "in": "IN",
+    "otimes": "TENSOR", "cdot": "DOT", "circ": "CIRC", "sum": "SIGMA", "Sigma": "SIGMA", "prod": "PROD", "Pi": "PROD", "in": "IN",
     "cup": "UNION", "top": "TOP", "intercal": "TOP", "times": "TIMES", "frac": "FRAC", "tfrac": "FRAC",
-    "dfrac": "FRAC",
+    "dfrac": "FRAC", "|": "NORM", "Vert": "NORM", "lVert": "NORM", "rVert": "NORM", "le": "LE", "leq": "LE",
+    "leqslant": "LE",
 }
 _LATEX_SPACE = {",", ";", ":", "!", " ", "quad", "qquad", "left", "right", "big", "Big", "bigg", "Bigg",
-                "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr", "Biggl", "Biggr", "displaystyle"}
+                "bigl", "bigr", "Bigl", "Bigr", "biggl", "biggr", "Biggl", "Biggr", "displaystyle",
+                "\\", "nonumber", "notag", "cr"}
+#: LaTeX environments whose \begin{…} and \end{…} are layout only (align, aligned, equation …).
+_LATEX_ENVIRONMENTS = re.compile(r"\\(begin|end)\{(align|aligned|equation|gather|gathered|split|multline)\*?\}")
 _LATEX_NAME = {"mathrm", "operatorname", "text", "mathit", "mathbf", "rm", "mathsf"}
+_LATEX_ONES = {"mathbf", "mathbb", "boldsymbol", "bm"}  # \mathbf{1}: the column of ones 𝟙
 _NAME_HEAD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _NAME_TAIL = re.compile(r"[A-Za-z0-9]+")
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
@@ -58,8 +63,14 @@ def tokenize(text: str) -> list[Token]:
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
-        if ch.isspace() or ch == "~":
+        if ch.isspace() or ch in "~&":  # & is LaTeX's alignment mark (T &= …)
             i += 1
+        elif ch in "²³":
+            tokens += [Token("^", ch, i), Token("NUM", "2" if ch == "²" else "3", i)]
+            i += 1
+        elif text.startswith("<=", i):
+            tokens.append(Token("LE", "<=", i))
+            i += 2
         elif text.startswith("(x)", i):
             tokens.append(Token("TENSOR", "(x)", i))
             i += 3
@@ -77,9 +88,14 @@ def tokenize(text: str) -> list[Token]:
             m = _NUMBER.match(text, i)
             tokens.append(Token("NUM", m.group(), i))
             i = m.end()
+        elif text.startswith("..", i):  # a range, as in Π_{l=L..1}
+            tokens += [Token("DOT", ".", i), Token("DOT", ".", i + 1)]
+            i += 2
         elif ch == "." and not _NUMBER.match(text, i + 1):
             tokens.append(Token("DOT", ".", i))
             i += 1
+        elif ch == "𝟙":  # the column of ones, a NAME like Id (𝟙_{d_model} names its space)
+            i = _lex_name(text, i + 1, ch, i, tokens)
         elif ch.isascii() and ch.isalpha():
             head = _NAME_HEAD.match(text, i)
             i = _lex_name(text, head.end(), head.group(), i, tokens)
@@ -96,8 +112,8 @@ def tokenize(text: str) -> list[Token]:
 
 def _lex_name(text: str, j: int, head: str, start: int, tokens: list[Token]) -> int:
     """A name (``head`` ends at j) with subscripts: W_OV, W_{OV}, n_{ctx} → "W_OV", "n_ctx"; sum_ starts Σ."""
-    if head == "sum" and text[j : j + 1] in ("_", "["):
-        tokens.append(Token("SIGMA", head, start))
+    if head in ("sum", "prod") and text[j : j + 1] in ("_", "["):
+        tokens.append(Token("SIGMA" if head == "sum" else "PROD", head, start))
         return j
     name = head
     while text[j : j + 1] == "_":
@@ -127,10 +143,15 @@ def _matching_brace(text: str, open_at: int) -> int:
 
 
 def _lex_command(text: str, i: int, tokens: list[Token]) -> int:
+    environment = _LATEX_ENVIRONMENTS.match(text, i)
+    if environment is not None:
+        return environment.end()
     m = re.compile(r"\\([A-Za-z]+|.)").match(text, i)
     if m is None:
         raise syntax_error(text, i, "expected a LaTeX command after \\")
     command, j = m.group(1), m.end()
+    if command in _LATEX_ONES and text[j : j + 1] == "{" and text[j + 1 : _matching_brace(text, j)].strip() == "1":
+        return _lex_name(text, _matching_brace(text, j) + 1, "𝟙", i, tokens)
     if command in _LATEX_NAME:
         if text[j : j + 1] != "{":
             raise syntax_error(text, j, f"expected {{ after \\{command}")

@@ -2,24 +2,31 @@
 
 Precedence, loosest first (as :mod:`tensoralg.algebra.printing` writes them):
 
-    ==  =               an identity, or a chain e₀ = e₁ = e₂
-    +  -                sums
+    ==  =               an identity, or a chain e₀ = e₁ = e₂ (rank(E) <= k: :mod:`tensoralg.verify.statements`)
+    +  -                sums; Σ_{h∈H1} body (the body runs to the next + or -)
     ⊗  (x)  \\otimes     tensor product
     juxtaposition @ *   matrix product; a number scales (2 A, (1/2) A, \\frac{1}{2} A, A/2)
-    ·  .  \\cdot         action (A⊗W)·X = A X Wᵀ when the left side is a tensor term, else product
+    ·  .  \\cdot         the product between operators; the action (A⊗W)·X = A X Wᵀ when the
+                        left side is a tensor term and the right a residual state
     ∘  \\circ            bilinear form F ∘ (P, Q) (the core's Bilinear)
-    ᵀ ^T ^{\\top} '      transpose;  ⁻¹ ^{-1} inv(X) inverse;  ⁻ᵀ ^{-T} ^{-\\top} inverse transpose
+    Π_{l=1}^{L} X       one factor X per layer, in the written order (Π_{l=L..1}: last layer first)
+    ᵀ ^T ^{\\top} '      transpose;  ⁻¹ ^{-1} inv(X) inverse;  ⁻ᵀ ^{-T} inverse transpose;
+                        M^2, M^{3}, M^{-2} powers of a square M (runs of ᵀ and ⁻¹ fold, never nest)
+    tr(X) ‖X‖_F^2       a trace, a squared Frobenius norm tr(XᵀX): scalars (1 × 1)
 
 Symbols are the standard ones of CLAIMS.md (W_E, W_pos, W_U, W_Q, W_K, W_V, W_O, W_OV,
-W_QK, A, t, W_in, W_out) or declared with shapes ("M: d_model x d_model", which
-also shadows a standard name). Indices are 0-based (layer, head): ``W_OV^{1,0}``,
-``W_OV[1,0]``, ``W_{OV}^{1,0}``. Sums over heads bind a variable to (layer, head):
+W_QK, A, t, W_in, W_out) or declared with shapes ("M: d_model x d_model", "x: d_model x 1",
+"P: 3 x 3"; a declaration also shadows a standard name); a near-miss (id, I, w_ov) gets a
+"did you mean". Indices are 0-based (layer, head): ``W_OV^{1,0}``, ``W_OV[1,0]``,
+``W_{OV}^{1,0}``; a number after ^ is a power except on a head-indexed standard symbol
+without indices (``A^2`` is head 2). Sums over heads bind a variable to (layer, head):
 ``Σ_{h∈H1}``, ``sum_{h in H1}``, ``\\sum_{h \\in H_1}``, ``Σ_{h1∈H1, h2∈H2}``,
-``Σ_{h∈H1∪H2}`` (``cup`` or ``|`` in ASCII); H1 is layer index 0, so A^h for
-h ∈ H1 is A^{0,h}. They need the heads per layer (``heads=(2, 2)``). The body of
-Σ extends to the next + or - of the enclosing sum. ``Id`` takes its space from
-the context (a position factor of a tensor term is n_ctx), or is given as
-``Id_{d_model}``/``Id[d_model]``; ``0`` is the zero of the other side's shape.
+``Σ_{h∈H1∪H2}`` (``cup`` or ``|`` in ASCII, or ``\\cup H_1 H_2``); H1 is layer index 0, so
+A^h for h ∈ H1 is A^{0,h}. With the heads per layer (``heads=(2, 2)``) a sum is enumerated;
+without them it is a formal sum over a set of heads of unknown size
+(:mod:`tensoralg.algebra.index_sets`), and a head index no sum binds (``A^h``) is free.
+``Id`` takes its space from the context (a position factor of a tensor term is n_ctx), or
+is given as ``Id_{d_model}``/``Id[d_model]``; ``0`` is the zero of the other side's shape.
 Other spellings: ``apply(P, X)`` for P·X, ``bilinear(F, P, Q)`` for F ∘ (P, Q).
 ``(x)`` always means ⊗, so a symbol named x is never written in parentheses alone.
 
@@ -29,6 +36,10 @@ A^{0,0} ⊗ W_OV^{0,0} M + A^{0,1} ⊗ W_OV^{0,1} M
 >>> lhs, rhs = parse_equation(r"\\mathrm{Id} \\otimes W_{U} W_{E} == (Id (x) W_U)(Id ⊗ W_E)", ctx)
 >>> lhs == rhs, lhs.shape
 (True, (('n_ctx', 'n_ctx'), ('n_vocab', 'n_vocab')))
+>>> from tensoralg.algebra.expr import canonical
+>>> pair = parse("(Σ_{h∈H2} A^h)(Σ_{h∈H1} A^h)")  # no heads: sums over heads of unknown number
+>>> print(pair, "=", canonical(pair))
+(Σ_{h∈H2} A^{h}) (Σ_{h∈H1} A^{h}) = Σ_{h1∈H1, h2∈H2} A^{h2} A^{h1}
 >>> parse("W_U + W_E", ctx)
 Traceback (most recent call last):
 ...
@@ -49,6 +60,7 @@ from ..errors import FormulaSyntaxError, SymbolError
 from ..algebra.expr import Expr, Shape
 from .elaboration import elaborate
 from .lexer import Token, caret, syntax_error, tokenize
+from .syntax import nesting_depth, nesting_room
 
 __all__ = ["Context", "Token", "parse", "parse_chain", "parse_declaration", "parse_equation", "split_chain", "tokenize"]
 
@@ -59,21 +71,25 @@ class Context:
 
     declarations: Mapping[str, tuple[str, str]] = field(default_factory=lambda: MappingProxyType({}))
     heads: tuple[int, ...] | None = None
+    index_shift: int = 0  # added to every written layer/head index (-1 reads 1-based indices)
 
     @staticmethod
-    def build(declarations: Iterable[str] = (), heads: Sequence[int] | None = None) -> "Context":
+    def build(
+        declarations: Iterable[str] = (), heads: Sequence[int] | None = None, index_shift: int = 0
+    ) -> "Context":
         """A context from declarations such as "M, N: d_model x d_model" and heads such as (2, 2)."""
         table: dict[str, tuple[str, str]] = {}
         for text in declarations:
             table.update(parse_declaration(text))
         if heads is not None:
             heads = Architecture(tuple(heads)).heads
-        return Context(MappingProxyType(table), heads)
+        return Context(MappingProxyType(table), heads, index_shift)
 
 
 _DECLARATION = re.compile(
     r"^\s*(?P<names>[A-Za-z][A-Za-z0-9_]*(\s*,\s*[A-Za-z][A-Za-z0-9_]*)*)\s*:\s*"
-    r"(?P<rows>[A-Za-z_][A-Za-z0-9_]*)\s*(?:x|×|\*|\\times)\s*(?P<cols>[A-Za-z_][A-Za-z0-9_]*)\s*$"
+    r"(?P<rows>[A-Za-z_][A-Za-z0-9_]*|[1-9][0-9]*)\s*(?:x|×|\*|\\times)\s*"
+    r"(?P<cols>[A-Za-z_][A-Za-z0-9_]*|[1-9][0-9]*)\s*$"
 )
 
 
@@ -82,6 +98,8 @@ def parse_declaration(text: str) -> dict[str, tuple[str, str]]:
 
     >>> parse_declaration("P: d_model × d_head")
     {'P': ('d_model', 'd_head')}
+    >>> parse_declaration("x, y: d_model x 1")  # sizes may be numbers: vectors, 3 × 3 matrices
+    {'x': ('d_model', '1'), 'y': ('d_model', '1')}
     >>> parse_declaration("M d_model")
     Traceback (most recent call last):
     ...
@@ -101,7 +119,8 @@ def parse_declaration(text: str) -> dict[str, tuple[str, str]]:
 
 def _elaborate(text: str, context: Context | None, shape: Shape | None) -> list[Expr]:
     context = context or Context()
-    return elaborate(text, context.declarations, context.heads, shape)
+    with nesting_room(nesting_depth(tokenize(text))):
+        return elaborate(text, context.declarations, context.heads, shape, context.index_shift)
 
 
 def parse(text: str, context: Context | None = None, *, shape: Shape | None = None) -> Expr:

@@ -349,16 +349,22 @@ class FactoredMatrix:
 
     @cached_property
     def _svd(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        Q_A, core, Q_B = self._core()
-        U, S, Vh = np.linalg.svd(core, full_matrices=False)
-        result = (Q_A @ U, S, Vh @ _swap(Q_B))
+        U_a, s_a, V_a = np.linalg.svd(self.A, full_matrices=False)
+        U_b, s_b, V_b = np.linalg.svd(self.B, full_matrices=False)
+        core = (s_a[..., :, None] * V_a) @ (U_b * s_b[..., None, :])
+        U_c, s_c, V_c = np.linalg.svd(core, full_matrices=False)
+        result = (U_a @ U_c, s_c, V_c @ V_b)
         for array in result:
             array.setflags(write=False)  # cached: a caller must not change what later calls return
         return result
 
     def svd(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Thin SVD AB = U diag(S) Vh (numpy's convention) from QR of both factors, computed once and cached:
-        U (…, m, r), S (…, r) descending, Vh (…, r, n), r = min(m, n, k)."""
+        """Thin SVD AB = U diag(S) Vh (numpy's convention) from the SVDs of the factors (C17b), computed once
+        and cached: U (…, m, r), S (…, r) descending, Vh (…, r, n), r = min(m, n, k).
+
+        A = U_A S_A V_A and B = U_B S_B V_B give C = S_A V_A U_B S_B = U_C S_C V_C (r_A × r_B), so
+        AB = U_A C V_B = (U_A U_C) S_C (V_C V_B): orthonormal columns, singular values, orthonormal rows.
+        """
         return self._svd
 
     @property

@@ -229,3 +229,138 @@ def behavioural_scores(
         if progress is not None:
             progress(run.layer + 1, len(model.layers))
     return BehaviouralScores(labels, prefix, copying, T, sequences)
+
+
+# --- the two routes to an induction head, and agreement with behaviour -------------------------
+#
+# K-composition (the paper's route): a layer-0 head attends to the previous position and writes
+# that token; the induction head's keys read it, so the key at j says "t_{j−1}" and the query t_i
+# matches it (W_Eᵀ W_QK W_OV^{prev} W_E same-matching). Q-composition: a layer-0 head attends to
+# the earlier occurrence of the current token and writes that occurrence's position; the
+# induction head's queries read it, so the query at i says "position j" and matches the key at
+# position j + 1 (W_posᵀ W_OV^{same}ᵀ W_QK W_pos puts its weight one position on).
+
+ROUTES = ("K-composition", "Q-composition")
+
+
+@dataclass(frozen=True)
+class RouteEvidence:
+    """A later-layer head's best case for one route: the partner head (previous-token for
+    K-composition, same-token for Q-composition), the composition score and its z against the
+    random baseline, the reader's OV copying, and the route's matching score (same matching of
+    the K-composition QK circuit, or next-position matching of the Q-composition positional circuit)."""
+
+    head: Head
+    route: str
+    partner: Head
+    composition: float
+    composition_z: float
+    ov_copying: float
+    matching: float
+    is_candidate: bool
+
+
+def same_token_scores(heads: HeadWeights, frame: Frame | None = None) -> np.ndarray:
+    """Σλ/Σ|λ| of each head's token QK circuit W_Eᵀ W_QK W_E (its same matching, C16): near 1 for a
+    head whose queries look for their own token."""
+    from .circuits import qk_circuits
+
+    return copying_scores(qk_circuits(heads, frame))
+
+
+def next_position_scores(heads: HeadWeights, pairs: list[tuple[int, int]], positions: int | None = None) -> np.ndarray:
+    """For each (writer w, reader r): mean over query positions j < n − 1 of
+    softmax_k(s · W_posᵀ W_OV^wᵀ W_QK^r W_pos)[j, j + 1], the weight r's query, holding the position j
+    that w copied, puts on the key one position later (no causal mask: the true destination comes later)."""
+    if heads.W_pos is None:
+        raise ShapeError("next-position scores need positional embeddings W_pos; this model has none")
+    n_ctx = heads.W_pos.shape[1]
+    n = n_ctx if positions is None else positions
+    if not 2 <= n <= n_ctx:
+        raise ShapeError(f"positions must lie in [2, n_ctx = {n_ctx}]; got {n}")
+    P = heads.W_pos[:, :n]
+    out = np.empty(len(pairs))
+    for i, (w, r) in enumerate(pairs):
+        query = heads.W_Q[r] @ (heads.W_O[w] @ (heads.W_V[w] @ P))  # d_head × n
+        S = heads.score_scale * (query.T @ (heads.W_K[r] @ P))
+        S = S - S.max(axis=-1, keepdims=True)
+        A = np.exp(S) / np.exp(S).sum(axis=-1, keepdims=True)
+        out[i] = np.diagonal(A, offset=1).mean()
+    return out
+
+
+def route_evidence(
+    heads: HeadWeights,
+    composition: CompositionScores | None = None,
+    previous: tuple[PreviousTokenEvidence, ...] | None = None,
+    *,
+    copying: np.ndarray | None = None,
+    frame: Frame | None = None,
+    same: np.ndarray | None = None,
+    min_previous: float = 0.5,
+    min_same: float = 0.5,
+    min_z: float = 3.0,
+    min_copying: float = 0.5,
+    min_matching: float = 0.5,
+    min_next: float = 0.3,
+) -> tuple[RouteEvidence, ...]:
+    """Both routes' evidence for every head in a layer after the first, from the weights alone.
+
+    K-composition: partner = the previous-token candidate (score ≥ ``min_previous``) with the largest
+    K-composition into the head; candidate when z ≥ ``min_z``, copying ≥ ``min_copying`` and same
+    matching ≥ ``min_matching`` (as :func:`induction_evidence`). Q-composition: partner = the
+    same-token candidate (same matching of its token QK circuit ≥ ``min_same``) with the largest
+    Q-composition; candidate when z ≥ ``min_z``, copying ≥ ``min_copying`` and next-position score
+    ≥ ``min_next``. A route with no partner candidate gives no row. ``copying``, ``frame`` and
+    ``same`` (the heads' :func:`same_token_scores`) are recomputed when not given.
+    """
+    composition = composition if composition is not None else composition_scores(heads)
+    copying = copying if copying is not None else copying_scores(ov_circuits(heads))
+    out: list[RouteEvidence] = []
+    if heads.W_pos is not None:
+        previous = previous if previous is not None else previous_token_evidence(heads, min_previous)
+        for e in induction_evidence(heads, composition, previous, copying=copying, frame=frame, min_z=min_z,
+                                    min_copying=min_copying, min_matching=min_matching):
+            out.append(RouteEvidence(e.head, ROUTES[0], e.previous_token_head, e.k_composition, e.k_composition_z,
+                                     e.ov_copying, e.same_matching, e.is_candidate))
+        same = (same if same is not None else same_token_scores(heads, frame)) >= min_same
+        Q = np.where(same[:, None] & composition.pairs, composition.q, -np.inf)
+        readers = np.flatnonzero(np.isfinite(Q).any(axis=0))
+        if readers.size:
+            writers = Q[:, readers].argmax(axis=0)
+            nxt = next_position_scores(heads, list(zip(writers.tolist(), readers.tolist())))
+            base = composition.baseline["Q"]
+            for w, r, m in zip(writers, readers, nxt):
+                q, z = float(composition.q[w, r]), float(base.z(composition.q[w, r]))
+                ok = z >= min_z and copying[r] >= min_copying and m >= min_next
+                out.append(RouteEvidence(heads.labels[r], ROUTES[1], heads.labels[w], q, z, float(copying[r]),
+                                         float(m), bool(ok)))
+    return tuple(sorted(out, key=lambda e: (e.head, ROUTES.index(e.route))))
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """A head that one kind of evidence calls an induction head and the other does not."""
+
+    head: Head
+    weights_say: bool
+    behaviour_says: bool
+    prefix_matching: float
+    copying: float
+
+
+def behavioural_induction(behaviour: BehaviouralScores, min_prefix: float = 0.3, min_copying: float = 0.5) -> np.ndarray:
+    """Per head (``behaviour.labels`` order): prefix matching ≥ ``min_prefix`` and copying ≥ ``min_copying``."""
+    return (behaviour.prefix_matching >= min_prefix) & (behaviour.copying >= min_copying)
+
+
+def disagreements(routes: tuple[RouteEvidence, ...], behaviour: BehaviouralScores, min_prefix: float = 0.3,
+                  min_copying: float = 0.5) -> tuple[Disagreement, ...]:
+    """Heads where the weights-only verdict (a candidate by either route) and the behavioural one differ."""
+    by_weights = {e.head for e in routes if e.is_candidate}
+    by_behaviour = behavioural_induction(behaviour, min_prefix, min_copying)
+    return tuple(
+        Disagreement(head, head in by_weights, bool(b), float(p), float(c))
+        for head, b, p, c in zip(behaviour.labels, by_behaviour, behaviour.prefix_matching, behaviour.copying)
+        if (head in by_weights) != bool(b)
+    )

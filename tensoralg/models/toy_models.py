@@ -95,3 +95,52 @@ def scrambled_induction_model(rng: np.random.Generator, n_vocab: int = 12, n_ctx
     """The must-fail twin: the same model with L0H0's positional keys permuted at random
     (σ a random permutation), so it no longer attends to the previous token."""
     return induction_model(n_vocab, n_ctx, previous_source=rng.permutation(n_ctx), **kwargs)
+
+
+def q_composition_induction_model(n_vocab: int = 8, n_ctx: int = 12, *, sharpness: float = 10.0,
+                                  logit_scale: float = 1.0) -> Model:
+    """An induction head by the other route, Q-composition with a same-token head (no training).
+
+    Residual blocks tok(t), pos(i), src(i) (the position L0H0 found), out(t); d_model = 2V + 2n.
+
+    * L0H0, a same-token head: query W_Q tok(t) = β u_t and W_Q pos(i) = β w_i, key W_K tok(t) = u_t
+      and W_K pos(j) = −w_j, so the score of i on j is β([t_i = t_j] − [i = j]): the earlier
+      occurrences of the current token. W_OV pos(j) = src(j) writes where it looked.
+    * L1H0: query W_Q src(j) = β w_{j+1}, key W_K pos(k) = w_k, so a query holding src(j) attends to
+      position j + 1, the token after the earlier occurrence: its queries read what L0H0 wrote
+      (Q-composition). W_OV tok(t) = out(t) and W_U out(t) = α e_t copy the attended token.
+
+    The positional circuit W_posᵀ W_OV^{0,0}ᵀ W_QK^{1,0} W_pos is β·[k = j + 1] and the token QK
+    circuit of L0H0 is β·Id (same matching 1); no head attends to the previous position.
+
+    >>> from tensoralg.models.model import forward
+    >>> run = forward(q_composition_induction_model(n_vocab=4, n_ctx=6), np.array([2, 0, 3, 1, 2]))
+    >>> int(run.patterns[0][0, 4].argmax()), int(run.patterns[1][0, 4].argmax()), int(run.logits[4].argmax())
+    (0, 1, 0)
+    """
+    if n_vocab < 2 or n_ctx < 2:
+        raise ArchitectureError(f"the induction model needs n_vocab ≥ 2 and n_ctx ≥ 2; got {n_vocab}, {n_ctx}")
+    V, n = n_vocab, n_ctx
+    d_model, d_head = 2 * V + 2 * n, V + n
+    tok, pos, src, out = np.arange(V), V + np.arange(n), V + n + np.arange(n), V + 2 * n + np.arange(V)
+    tokens, positions = np.arange(V), np.arange(n)
+    shape_in, shape_out = (1, d_head, d_model), (1, d_model, d_head)
+    Q0, K0, V0, O0 = np.zeros(shape_in), np.zeros(shape_in), np.zeros(shape_in), np.zeros(shape_out)
+    Q0[0, tokens, tok] = sharpness
+    K0[0, tokens, tok] = 1.0
+    Q0[0, V + positions, pos] = sharpness
+    K0[0, V + positions, pos] = -1.0
+    V0[0, positions, pos] = 1.0
+    O0[0, src, positions] = 1.0
+    Q1, K1, V1, O1 = np.zeros(shape_in), np.zeros(shape_in), np.zeros(shape_in), np.zeros(shape_out)
+    Q1[0, positions[1:], src[:-1]] = sharpness  # src(j) → w_{j+1}
+    K1[0, positions, pos] = 1.0
+    V1[0, tokens, tok] = 1.0
+    O1[0, out, tokens] = 1.0
+    W_E = np.zeros((d_model, V))
+    W_E[tok, tokens] = 1.0
+    W_pos = np.zeros((d_model, n))
+    W_pos[pos, positions] = 1.0
+    W_U = np.zeros((V, d_model))
+    W_U[tokens, out] = logit_scale
+    return Model(W_E, W_U, (AttentionLayer(Q0, K0, V0, O0), AttentionLayer(Q1, K1, V1, O1)), W_pos=W_pos, score_scale=1.0)

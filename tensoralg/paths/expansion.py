@@ -53,6 +53,7 @@ import numpy as np
 from ..algebra.architecture import Architecture
 from ..errors import ArchitectureError
 from ..algebra.expr import Atom, Bilinear, Expr, Identity, Product, Sum, Tensor, Transpose
+from ..algebra.printing import to_latex
 from ..models.model import ForwardPass, Model, forward
 from ..algebra.symbols import D_MODEL, N_CTX, Symbol, declared_symbol, standard_symbol
 from .term_counts import MLP, POSITION, TOKEN, order_pairs, sources
@@ -190,6 +191,10 @@ class PathTerm(Path):
         """positional_factor ⊗ residual_chain; acting on t (tokens) or Id (position, MLP) it gives logits."""
         return Tensor((self.positional_factor(), self.residual_chain()))
 
+    def _repr_latex_(self) -> str:
+        """Jupyter: the term typeset, with its family."""
+        return f"$\\displaystyle {to_latex(self.expr)} \\quad \\text{{({self.family})}}$"
+
 
 @dataclass(frozen=True, slots=True)
 class ScoreTerm:
@@ -244,6 +249,10 @@ class ScoreTerm:
     @property
     def expr(self) -> Expr:
         return Tensor((self.query.positional_factor(), self.key.positional_factor(), self.residual_chain()))
+
+    def _repr_latex_(self) -> str:
+        """Jupyter: the term typeset, with its family."""
+        return f"$\\displaystyle {to_latex(self.expr)} \\quad \\text{{({self.family})}}$"
 
 
 # --- lazy generation -------------------------------------------------------------------
@@ -402,12 +411,16 @@ class TermValues:
         object.__setattr__(self, "tokens", tokens)
         run = forward(self.model, tokens, self.patterns)
         object.__setattr__(self, "run", run)
-        object.__setattr__(self, "_ov", tuple(layer.W_OV for layer in self.model.layers))
-        object.__setattr__(self, "_qk", tuple(layer.W_QK for layer in self.model.layers))
+        # In float64 like the forward pass, so that the terms of a float32 model (a loader's memory map) sum to its logits.
+        def f64(array: np.ndarray) -> np.ndarray:
+            return np.asarray(array, dtype=np.float64)
+
+        object.__setattr__(self, "_ov", tuple(f64(layer.W_O) @ f64(layer.W_V) for layer in self.model.layers))
+        object.__setattr__(self, "_qk", tuple(np.swapaxes(f64(layer.W_Q), -1, -2) @ f64(layer.W_K) for layer in self.model.layers))
         states = self._states
-        states[(), TOKEN, None] = self.model.W_E[:, tokens].T
+        states[(), TOKEN, None] = f64(self.model.W_E[:, tokens].T)
         if self.model.W_pos is not None:
-            states[(), POSITION, None] = self.model.W_pos[:, : tokens.size].T
+            states[(), POSITION, None] = f64(self.model.W_pos[:, : tokens.size].T)
         for m, mlp in enumerate(self.model.mlps):
             if mlp is not None:
                 # What the MLP wrote: the stream after it minus the stream before it and the heads' writes.

@@ -11,8 +11,9 @@ CLAIMS.md in Unicode and LaTeX and supplies three functions:
                   must REFUTE with a counterexample
 
 :func:`run_claim` runs them and records every verdict; a claim passes exactly
-when every derivation link is PROVED, every check is ok and every negative
-control is refuted with a counterexample. The reports of a run (a text table,
+when every derivation link is PROVED, every check is ok (PROVED or HOLDS: a check
+that is not decided fails) and there is at least one negative control and every
+one is refuted with a counterexample. The reports of a run (a text table,
 JSON, Markdown and a LaTeX document) are in :mod:`tensoralg.verify.catalog_report`.
 
 >>> from tensoralg.algebra.expr import atom
@@ -329,6 +330,7 @@ class ClaimResult:
             not self.errors
             and all(d.proved for d in self.derivations)
             and all(c.verdict.ok for c in self.checks)
+            and bool(self.negatives)
             and all(map(is_refuted, self.negatives))
         )
 
@@ -347,10 +349,18 @@ class ClaimResult:
         used |= {c.verdict.method for c in self.checks + self.negatives}
         return tuple(m for m in METHODS if m in used)
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the claim with its derivations typeset, its checks and negative controls as cards."""
+        from .cards import claim_html
+
+        return claim_html(self)
+
     @property
     def failures(self) -> tuple[str, ...]:
         """One line per thing that went wrong."""
         lines = [f"error: {e}" for e in self.errors]
+        if not self.negatives and not self.errors:
+            lines.append("no negative controls: a claim must show that the engine refutes a nearby false statement")
         for d in self.derivations:
             for k, link in enumerate(d.links, 1):
                 if link.verdict.status != "PROVED":

@@ -8,10 +8,10 @@ Each renders the :class:`~tensoralg.verify.catalog.ClaimResult` of :func:`tensor
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Callable, Sequence
 
 from .catalog import Check, ClaimResult, Step, is_refuted
+from ..algebra import prose
 from ..algebra.expr import Atom, Expr
 from ..algebra.printing import to_latex, to_unicode
 from .verification import Verdict
@@ -128,11 +128,11 @@ def catalog_json(results: Sequence[ClaimResult], seed: int) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False)
 
 
-def _where(step: Step, spell: Callable[[Expr], str], math: str) -> str:
-    """'; where F := W_U W_O, G := W_V W_E' for a step with givens."""
+def _where(step: Step, spell: Callable[[Expr], str]) -> str:
+    """'; where $F := W_U W_O$, $G := W_V W_E$' for a step with givens, each definition as inline math."""
     if not step.given:
         return ""
-    return "; where " + ", ".join(f"{math}{spell(Atom(s))} := {spell(e)}{math}" for s, e in step.given.items())
+    return "; where " + ", ".join(f"${spell(Atom(s))} := {spell(e)}$" for s, e in step.given.items())
 
 
 def _describe_verdict(verdict: Verdict) -> str:
@@ -149,69 +149,34 @@ Each claim of CLAIMS.md (Elhage et al. 2021, *A Mathematical Framework for Trans
 Circuits*) with its derivation, checked link by link in the free tensor-product algebra,
 the checks run on random exact instances and random small models, and the negative
 controls, nearby false statements that the engine refuted with a counterexample.
-Column-vector convention: (A⊗W)·X = A X Wᵀ, W_OV = W_O W_V, W_QK = W_Qᵀ W_K.
+Column-vector convention: $(A\\otimes W)\\cdot X = A X W^\\top$, $W_{{OV}} = W_O W_V$, $W_{{QK}} = W_Q^\\top W_K$.
 
 Seed {seed}. {summary}.
 """
 
 
 def to_markdown(results: Sequence[ClaimResult], seed: int) -> str:
-    """The catalog as a Markdown document a reader can study."""
-    out = [_PREAMBLE_MD.format(seed=seed, summary=summary(results))]
+    """The catalog as a Markdown document for GitHub: math as ``$…$``/``$$…$$``, table cells escaped."""
+    out = [_PREAMBLE_MD.format(seed=seed, summary=prose.markdown(summary(results)))]
     out.append("| claim | statement | methods | verdict | negatives |\n|---|---|---|---|---|")
-    out += [f"| {r.claim.id} | {r.claim.statement} | {', '.join(r.methods)} | {r.verdict} | {r.refuted} |" for r in results]
+    out += [
+        f"| {r.claim.id} | {prose.markdown(r.claim.statement)} | {', '.join(r.methods)} | {r.verdict} | {r.refuted} |"
+        for r in results
+    ]
     for r in results:
         c = r.claim
-        out.append(f"\n## {c.id} · {c.title} — {r.verdict}\n\n{c.statement}\n\n$$\n{c.latex}\n$$")
+        out.append(f"\n## {c.id} · {prose.markdown(c.title)} — {r.verdict}\n\n{prose.markdown(c.statement)}\n\n$$\n{c.latex}\n$$")
         for d in r.derivations:
-            out.append(f"\n### Derivation: {d.derivation.title}\n\n```text\n    {to_unicode(d.derivation.steps[0].expr)}")
+            out.append(f"\n### Derivation: {prose.markdown(d.derivation.title)}\n\n$$\n{to_latex(d.derivation.steps[0].expr)}\n$$\n")
             for link in d.links:
-                given = _where(link.step, to_unicode, "")
-                out.append(f"  = {to_unicode(link.step.expr)}        [{link.step.reason}{given}: {link.verdict.status}]")
-            out.append("```")
+                given = _where(link.step, to_latex)
+                out.append(f"- $= {to_latex(link.step.expr)}$ — *{prose.markdown(link.step.reason)}*{given}: **{link.verdict.status}**")
         for title, checks in _check_sections(r):
             out.append(f"\n### {title}\n")
-            for ch in checks:
-                text = _check_text(ch).replace("\n", "\n  ")
-                out.append(f"- **{ch.description}** — {text}")
-        out += [f"\n**Error:** {e}" for e in r.errors]
+            out += [f"- **{prose.markdown(ch.description)}** — {prose.markdown(_check_text(ch))}".replace("\n", "\n  ")
+                    for ch in checks]
+        out += [f"\n**Error:** {prose.markdown(e)}" for e in r.errors]
     return "\n".join(out) + "\n"
-
-
-#: Unicode that appears in descriptions, spelled for LaTeX text mode.
-_LATEX_TEXT = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-    "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "⊗": r"$\otimes$", "ᵀ": r"$^{\top}$", "⁻¹": r"$^{-1}$",
-    "⁻ᵀ": r"$^{-\top}$", "¹": r"$^{1}$", "²": r"$^{2}$", "⁰": r"$^{0}$", "ⁿ": r"$^{n}$", "ᵐ": r"$^{m}$", "⁵": r"$^{5}$",
-    "⁶": r"$^{6}$", "≤": r"$\le$", "≥": r"$\ge$", "≠": r"$\ne$", "≈": r"$\approx$", "Σ": r"$\Sigma$", "Π": r"$\Pi$",
-    "λ": r"$\lambda$", "∘": r"$\circ$", "·": r"$\cdot$", "‖": r"$\|$", "→": r"$\to$", "⇒": r"$\Rightarrow$",
-    "∈": r"$\in$", "⊙": r"$\odot$", "√": r"$\surd$", "×": r"$\times$", "⟨": r"$\langle$", "⟩": r"$\rangle$",
-    "φ": r"$\varphi$", "ℚ": r"$\mathbb{Q}$", "ℝ": r"$\mathbb{R}$", "ℤ": r"$\mathbb{Z}$", "−": "-", "…": r"\dots{}",
-    "—": "---", "–": "--", "∞": r"$\infty$", "∀": r"$\forall$", "ε": r"$\varepsilon$", "𝟙": r"$\mathbf{1}$",
-    "₀": r"$_0$", "₁": r"$_1$", "₂": r"$_2$", "ₖ": r"$_k$", "ₙ": r"$_n$", "ᵢ": r"$_i$", "ⱼ": r"$_j$", "±": r"$\pm$",
-    "q̂": r"$\hat q$", "k̂": r"$\hat k$", "|": r"$|$", "<": r"$<$", ">": r"$>$",
-}
-_LATEX_TEXT_RE = re.compile(
-    r"\^\{([^{}]*)\}|" + "|".join(re.escape(k) for k in sorted(_LATEX_TEXT, key=len, reverse=True)) + r"|[^\x00-\x7f]"
-)
-
-
-def _latex_piece(match: re.Match) -> str:
-    text = match.group(0)
-    index = match.group(1)
-    if index is not None:  # an index such as ^{1,0} or ^{n−1}
-        index = index.replace("−", "-")
-        return f"$^{{{index}}}$" if index.isascii() else "\\textasciicircum{}" + latex_text(f"{{{index}}}")
-    return _LATEX_TEXT[text] if text in _LATEX_TEXT else f"\\texttt{{[U+{ord(text):04X}]}}"
-
-
-def latex_text(text: str) -> str:
-    r"""Plain text (with Unicode math) for LaTeX text mode; indices ^{l,h} become superscripts.
-
-    >>> latex_text("rank W_OV^{0,1} ≤ d_head")
-    'rank W\\_OV$^{0,1}$ $\\le$ d\\_head'
-    """
-    return _LATEX_TEXT_RE.sub(_latex_piece, text)
 
 
 _PREAMBLE_TEX = r"""\documentclass[11pt]{article}
@@ -219,8 +184,10 @@ _PREAMBLE_TEX = r"""\documentclass[11pt]{article}
 \usepackage{amsmath,amssymb}
 \usepackage[T1]{fontenc}
 \usepackage[utf8]{inputenc}
+\usepackage{lmodern}
 \allowdisplaybreaks
 \emergencystretch=3em
+\sloppy  %% long formulas in check texts: a loose line rather than text in the margin
 \title{The tensoralg proofs catalog}
 \date{Seed %(seed)d. %(summary)s.}
 \begin{document}
@@ -241,25 +208,25 @@ def _breakable(latex: str) -> str:
 
 def to_latex_document(results: Sequence[ClaimResult], seed: int) -> str:
     """The catalog as a LaTeX document (pdflatex)."""
-    out = [_PREAMBLE_TEX % {"seed": seed, "summary": latex_text(summary(results))}]
+    out = [_PREAMBLE_TEX % {"seed": seed, "summary": prose.latex(summary(results))}]
     for r in results:
         c = r.claim
-        out.append(f"\\section*{{{c.id}: {latex_text(c.title)} --- {r.verdict}}}\n"
+        out.append(f"\\section*{{{c.id}: {prose.latex(c.title)} --- {r.verdict}}}\n"
                    f"\\begin{{flushleft}}\\quad $\\displaystyle {_breakable(c.latex)}$\\end{{flushleft}}")
         for d in r.derivations:
             # A step is inline math in a hanging-indent list, so a long sum breaks across lines.
-            out.append(f"\\paragraph{{Derivation: {latex_text(d.derivation.title)}.}}\n"
+            out.append(f"\\paragraph{{Derivation: {prose.latex(d.derivation.title)}.}}\n"
                        "\\begin{list}{}{\\leftmargin=3em \\itemindent=-2em \\raggedright}")
             out.append(f"  \\item ${_breakable(to_latex(d.derivation.steps[0].expr))}$")
             for link in d.links:
-                given = _where(link.step, to_latex, "$")
-                why = latex_text(link.step.reason) + given + f" ({link.verdict.status.lower()})"
+                given = _where(link.step, lambda e: _breakable(to_latex(e)))
+                why = prose.latex(link.step.reason) + given + f" ({link.verdict.status.lower()})"
                 out.append(f"  \\item $= {_breakable(to_latex(link.step.expr))}$ \\quad {{\\small\\emph{{{why}}}}}")
             out.append("\\end{list}")
         for title, checks in _check_sections(r):
             out.append(f"\\paragraph{{{title}.}}\n\\begin{{itemize}}")
-            out += [f"  \\item \\textbf{{{latex_text(ch.description)}}}: {latex_text(_check_text(ch))}" for ch in checks]
+            out += [f"  \\item \\textbf{{{prose.latex(ch.description)}}}: {prose.latex(_check_text(ch))}" for ch in checks]
             out.append("\\end{itemize}")
-        out += [f"\\paragraph{{Error.}} {latex_text(e)}" for e in r.errors]
+        out += [f"\\paragraph{{Error.}} {prose.latex(e)}" for e in r.errors]
     out.append("\\end{document}")
     return "\n".join(out) + "\n"

@@ -205,3 +205,43 @@ def small_models(draw: st.DrawFn, max_layers: int = 3, max_heads: int = 3, posit
     n_vocab, n_ctx = draw(st.integers(2, 12)), draw(st.integers(2, 8))
     rng = np.random.default_rng(draw(seeds()))
     return random_model(rng, heads, d_model=d_model, d_head=d_head, n_vocab=n_vocab, n_ctx=n_ctx, positional=positional, **options)
+
+
+@st.composite
+def head_sum_formulas(draw: st.DrawFn, max_layers: int = 3) -> str:
+    """A formula of products and sums over the heads of layers of unknown size (CLAIMS C27),
+    such as ``(Id⊗W_U)(Id + Σ_{h∈H2} A^h⊗W_OV^h)(Σ_{g∈H1} A^g⊗W_OV^g W_E)``, with concrete heads
+    and free head indices (A^{0,f}) mixed in.
+
+    >>> from hypothesis import find
+    >>> "Σ" in find(head_sum_formulas(), lambda text: "Σ" in text)
+    True
+    """
+    factors = []
+    for _ in range(draw(st.integers(1, 3))):
+        layer = draw(st.integers(1, max_layers))
+        var = draw(st.sampled_from(["h", "g", "h1", "hq"]))
+        kind = draw(st.sampled_from(["sum", "sum-plus-id", "concrete", "union", "free"]))
+        if kind == "free":  # a head index no sum binds: one head f of that layer, whichever it is
+            factors.append(f"(A^{{{layer - 1},f}}⊗W_OV^{{{layer - 1},f}})")
+        elif kind == "concrete":
+            head = draw(st.integers(0, 2))
+            factors.append(f"(A^{{{layer - 1},{head}}}⊗W_OV^{{{layer - 1},{head}}})")
+        else:
+            layers = f"H{layer}" + (f"∪H{layer % max_layers + 1}" if kind == "union" else "")
+            body = f"Σ_{{{var}∈{layers}}} A^{var}⊗W_OV^{var}"
+            factors.append(f"(Id + {body})" if kind == "sum-plus-id" else f"({body})")
+    return "(Id⊗W_U)" + "".join(factors) + "(Id⊗W_E)"
+
+
+def trace_expressions(depth: int = 2) -> st.SearchStrategy[Expr]:
+    """tr(X) of a drawn square matrix or two-factor term: a scalar (1 × 1) expression.
+
+    >>> from hypothesis import find
+    >>> find(trace_expressions(), lambda e: True).shape
+    (('1', '1'),)
+    """
+    from ..algebra.expr import Trace
+
+    square = st.sampled_from([(("p", "p"),), (("p", "p"), ("q", "q"))])
+    return square.flatmap(lambda shape: _shaped_expr(shape, depth)).map(Trace)

@@ -1,0 +1,80 @@
+"""Exit codes every script can rely on: 0 success, 1 refuted, 2 bad input, 3 not decided,
+4 internal error; an internal error is one line on stderr, its traceback only with --debug."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tensoralg.cli.check as check_cli
+from tensoralg.cli import INTERNAL_ERROR, main
+
+
+def _crash(*args, **kwargs):
+    raise ZeroDivisionError("division by zero\nsecond line")
+
+
+#: (id, where the bug is, argv)
+BUGS = [
+    ("check", "check_assuming", ["check", "A == A", "--let", "A: d x d"]),
+    ("check-file", "check_file", ["check", "--file", "derivation.txt"]),
+]
+
+
+@pytest.mark.parametrize("target, argv", [b[1:] for b in BUGS], ids=[b[0] for b in BUGS])
+def test_internal_error_is_one_line_and_exit_4(monkeypatch, capsys, target, argv):
+    monkeypatch.setattr(check_cli, target, _crash)
+    assert main(argv) == INTERNAL_ERROR == 4
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("tensoralg check: internal error: ZeroDivisionError: division by zero second line")
+    assert "--debug" in err
+
+
+@pytest.mark.parametrize("position", ["before", "after"])
+def test_debug_prints_the_traceback(monkeypatch, capsys, position):
+    monkeypatch.setattr(check_cli, "check_assuming", _crash)
+    argv = ["check", "A == A", "--let", "A: d x d"]
+    assert main(["--debug", *argv] if position == "before" else [*argv, "--debug"]) == 4
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and err.rstrip().endswith("(a bug in tensoralg; rerun with --debug for the traceback)")
+
+
+def test_not_decided_has_its_own_exit_code(monkeypatch, capsys):
+    monkeypatch.setattr("tensoralg.verify.verification.SIZE_CAP", {1: 1})
+    assert main(["check", "M N == N M", "--let", "M, N: d x d"]) == 3
+    out = capsys.readouterr().out
+    assert out.startswith("UNDECIDED") and "not decided" in out and "HOLDS" not in out
+
+
+def test_a_derivation_file_reports_bad_input_before_refuted_before_not_decided(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr("tensoralg.verify.verification.SIZE_CAP", {1: 1})
+    path = tmp_path / "d.txt"
+    path.write_text("M N\nN M\n")
+    assert main(["check", "--file", str(path), "--let", "M, N: d x d"]) == 3
+    path.write_text("M N\nN M\nN M + M\n")
+    assert main(["check", "--file", str(path), "--let", "M, N: d x d"]) == 1
+    path.write_text("M N\nN M\nN M + M\nN +\n")
+    assert main(["check", "--file", str(path), "--let", "M, N: d x d"]) == 2
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("trials", ["0", "101", "-1", "many"])
+def test_trials_are_bounded(capsys, trials):
+    with pytest.raises(SystemExit) as exit_:
+        main(["check", "M == M", "--let", "M: d x d", "--trials", trials])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_empty_hypothesis_profile_falls_back_to_ci():
+    conftest = Path(__file__).resolve().parent.parent / "conftest.py"
+    code = f"import runpy; runpy.run_path({str(conftest)!r}); from hypothesis import settings; print(settings().derandomize)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "HYPOTHESIS_PROFILE": ""})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
