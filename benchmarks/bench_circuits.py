@@ -10,7 +10,8 @@ Measured in the same run:
   by all heads, then the d_head × d_head matrices W_V (W_E W_U) W_O for every head;
 * per-head baseline: for each head form its factors W_U W_O (n_vocab × d_head) and W_V W_E
   (d_head × n_vocab) separately, then the eigenvalues of the d_head × d_head product
-  (TransformerLens's FactoredMatrix route); the spectra are checked to agree;
+  (TransformerLens's FactoredMatrix route), in float64 like the factored route's n_vocab-long
+  products; the spectra are checked to agree;
 * composition: ``composition_scores`` for all 9504 earlier→later pairs × Q, K, V, against a
   per-pair loop of FactoredMatrix norms (timed on a sample of pairs, extrapolated, and checked).
 Peak memory: tracemalloc peak per phase (numpy registers its buffers with tracemalloc) and the
@@ -98,8 +99,12 @@ def main(argv: list[str] | None = None) -> int:
 
     n = min(args.baseline_heads, H)
 
+    # analyze's n_vocab-long products are float64 (tensoralg.models.circuits.wide_product), so the baseline's are too;
+    # the cast is not timed
+    W_V, W_E, W_U, W_O = (np.asarray(a, np.float64) for a in (heads.W_V[:n], heads.W_E, heads.W_U, heads.W_O[:n]))
+
     def per_head() -> list[np.ndarray]:
-        return [np.linalg.eigvals((heads.W_V[i] @ heads.W_E) @ (heads.W_U @ heads.W_O[i])) for i in range(n)]
+        return [np.linalg.eigvals((W_V[i] @ W_E) @ (W_U @ W_O[i])) for i in range(n)]
 
     base_eigs, t_base = timed(f"per-head baseline: factors per head, {n} heads", per_head)
     t_base_all = t_base * H / n

@@ -153,10 +153,21 @@ def test_no_n_vocab_squared_matrix_is_formed():
     assert peak < 40 * 2**20
 
 
-def test_float32_weights_stay_float32():
-    heads = head_weights(random_model(np.random.default_rng(0), heads=(2,), d_model=8, d_head=2, n_vocab=30), dtype=np.float32)
-    assert ov_circuits(heads).norm().dtype == np.float32
-    assert copying_scores(ov_circuits(heads)).shape == (2,)
+@given(seeds())
+def test_float32_weights_stay_float32_and_scores_match_float64(seed):
+    """float32 weights are not copied to float64; the n_vocab-long products are float64 chunk by
+    chunk and the per-head work is float64, so the scores agree with an all-float64 run."""
+    model = random_model(np.random.default_rng(seed), heads=(2, 2), d_model=16, d_head=4, n_vocab=5000)
+    heads64 = head_weights(model)
+    heads32 = head_weights(model, dtype=np.float32)
+    assert heads32.W_E.dtype == np.float32 and heads32.W_Q.dtype == np.float32
+    exact = head_weights(Model(*(np.asarray(a, np.float64) for a in (heads32.W_E, heads32.W_U)), model.layers))
+    for circuits in (ov_circuits, qk_circuits):
+        low, high = circuits(heads32), circuits(exact)
+        np.testing.assert_allclose(copying_scores(low), copying_scores(high), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(low.singular_values(), high.singular_values(), rtol=1e-5, atol=1e-5 * high.singular_values().max())
+        np.testing.assert_allclose(low.norm(), high.norm(), rtol=1e-5)
+    assert copying_scores(ov_circuits(heads64)).shape == (4,)
 
 
 def _mixed_d_head() -> Model:

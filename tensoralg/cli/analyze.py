@@ -19,10 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
-from ..models.circuits import copying_scores, eigenvalue_scores, head_weights, label, ov_circuits, qk_circuits, qk_frame
+from ..models.circuits import FullCircuit, copying_scores, eigenvalue_scores, head_weights, label, ov_circuits, qk_circuits, qk_frame
 from ..models.composition import composition_scores
 from ..errors import TensoralgError
 from ..models.induction import behavioural_scores, disagreements, previous_token_evidence, route_evidence
@@ -59,6 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--score-scale", type=float, default=None, metavar="S", help="override s in softmax*(s·S) (default: the file's, else 1/√d_head)")
     parser.add_argument("--layer-norm", action="store_true", default=None, help="apply parameter-free LayerNorm in forward passes")
     parser.add_argument("--plots", metavar="DIR", help="also draw the figures (PNG and SVG) into DIR (needs tensoralg[plot])")
+    parser.add_argument("--token", metavar="T", help="also list, per head, the tokens the full OV circuit raises most when the head attends to T "
+                        "(a token id, or a string of --vocab)")
+    parser.add_argument("--vocab", metavar="FILE", help="token strings for --token: a Hugging Face vocab.json or one string per line "
+                        "in id order (default: vocab.json beside the weights, if any)")
+    parser.add_argument("-v", "--timings", action="store_true", help="print each phase's wall time on stderr")
     parser.set_defaults(handler=run)
 
 
@@ -107,27 +116,131 @@ def load_model(args: argparse.Namespace) -> Model:
     return process_weights(model) if model.layer_norm and not args.no_process else model
 
 
-def analyze(args: argparse.Namespace, model: Model | None = None) -> dict:
-    """The report as a JSON-ready dictionary (of ``model``, else of :func:`load_model`)."""
-    model = load_model(args) if model is None else model
+class Phases:
+    """Wall time per phase; each phase is announced on stderr when stderr is a terminal (progress)."""
+
+    def __init__(self, progress: bool) -> None:
+        self.times: dict[str, float] = {}
+        self.progress = progress
+        self.current = ""
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        self.current = name
+        if self.progress:
+            print(f"analyze: {name} …", end="", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        yield
+        self.times[name] = time.perf_counter() - start
+        if self.progress:
+            print(f" {self.times[name]:.2f} s", file=sys.stderr, flush=True)
+
+    def step(self, done: int, total: int) -> None:
+        """Progress inside a phase (layers done of total), on the announcing line."""
+        if self.progress:
+            print(f"\ranalyze: {self.current} … {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    def table(self) -> str:
+        total = sum(self.times.values())
+        return "\n".join([f"{name:<16} {t:8.2f} s" for name, t in self.times.items()] + [f"{'total':<16} {total:8.2f} s"])
+
+
+def _vocabulary(path: str | None, weights: str) -> list[str] | None:
+    """Token strings by id: from ``path`` (a Hugging Face ``vocab.json``, {string: id}, or a text file with
+    one string per line), else from a ``vocab.json`` beside the weights (a checkpoint directory), else None."""
+    if path is None:
+        beside = Path(weights) / "vocab.json" if Path(weights).is_dir() else Path(weights).with_name("vocab.json")
+        if not beside.is_file():
+            return None
+        path = str(beside)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TensoralgError(f"cannot read the vocabulary {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if not path.endswith(".json"):
+        return text.split("\n")
+    try:
+        ids = json.loads(text)
+        if not (isinstance(ids, dict) and all(isinstance(i, int) and i >= 0 for i in ids.values())):
+            raise ValueError("expected an object mapping token strings to ids ≥ 0")
+    except ValueError as exc:
+        raise TensoralgError(f"cannot read the vocabulary {path}: {exc}") from None
+    strings: list[str] = [""] * (max(ids.values(), default=-1) + 1)
+    for string, i in ids.items():
+        strings[i] = string
+    return strings
+
+
+def _token_id(text: str, vocab: list[str] | None, n_vocab: int) -> int:
+    if vocab is not None and text in vocab:
+        return vocab.index(text)
+    try:
+        token = int(text)
+    except ValueError:
+        where = "the --vocab file" if vocab is not None else "a vocabulary (give --vocab FILE or a token id)"
+        raise TensoralgError(f"--token {text!r} is not a token id and not in {where}") from None
+    if not 0 <= token < n_vocab:
+        raise TensoralgError(f"--token {token} is out of range: token ids lie in [0, {n_vocab})")
+    return token
+
+
+def token_effects(circuit: FullCircuit, token: int, vocab: list[str] | None, top: int = 5) -> dict:
+    """Per head, the ``top`` tokens whose logits column ``token`` of the full OV circuit raises most, and the
+    rank of ``token`` itself (0 = raised most): one column per head, never the n_vocab × n_vocab matrix."""
+    column = circuit.column(token)  # H × n_vocab
+    order = np.argsort(-column, axis=1, kind="stable")[:, :top]
+    rank = (column > column[:, token:token + 1]).sum(axis=1)
+    name = (lambda t: vocab[t] if vocab is not None and t < len(vocab) else None)
+    return {
+        "token": token, "string": name(token),
+        "heads": [{"head": label(h), "own_rank": int(rank[i]),
+                   "top": [{"token": int(t), "string": name(int(t)), "logit": _number(column[i, t])} for t in order[i]]}
+                  for i, h in enumerate(circuit.labels)],
+    }
+
+
+def analyze(args: argparse.Namespace, model: Model | None = None, phases: Phases | None = None) -> dict:
+    """The report as a JSON-ready dictionary (of ``model``, else of :func:`load_model`); ``phases``
+    collects the wall time of each phase."""
+    phase = phases or Phases(progress=False)
+    if model is None:
+        with phase("load"):
+            model = load_model(args)
     check_analysable(model)
     found = source(args)
+    token = None
+    if getattr(args, "token", None) is not None:
+        vocab = _vocabulary(args.vocab, args.weights) if args.vocab else (
+            list(found.vocabulary) if found.vocabulary is not None else _vocabulary(None, args.weights))
+        token = _token_id(args.token, vocab, model.n_vocab)
     processing = [step.__name__ for step in STANDARD] if model.layer_norm and not args.no_process else []
-    heads = head_weights(model)
-    frame = qk_frame(heads)
-    ov_eigenvalues = ov_circuits(heads).eigenvalues()
-    copying = eigenvalue_scores(ov_eigenvalues)
-    matching = copying_scores(qk_circuits(heads, frame))
-    composition = composition_scores(heads, np.random.default_rng(args.seed))
-    previous = previous_token_evidence(heads) if model.W_pos is not None else None
-    routes = route_evidence(heads, composition, previous, copying=copying, frame=frame, same=matching)
-    induction = {e.head: e for e in routes if e.route == "K-composition"}
+    with phase("stack heads"):
+        heads = head_weights(model)
+        frame = qk_frame(heads)
+    with phase("spectra"):
+        ov = ov_circuits(heads)
+        ov_eigenvalues = ov.eigenvalues()
+        copying = eigenvalue_scores(ov_eigenvalues)
+        matching = copying_scores(qk_circuits(heads, frame))
+    with phase("composition"):
+        composition = composition_scores(heads, np.random.default_rng(args.seed), progress=phase.step)
+    with phase("previous-token"):
+        previous = previous_token_evidence(heads) if model.W_pos is not None else None
+    with phase("induction"):
+        routes = route_evidence(heads, composition, previous, copying=copying, frame=frame, same=matching)
+        induction = {e.head: e for e in routes if e.route == "K-composition"}
     # A repeated sequence needs 2·seq_len ≤ n_ctx with seq_len ≥ 2; shorter contexts have no behavioural score.
     too_short = args.seq_len is None and model.n_ctx is not None and model.n_ctx < 4
-    behaviour = (
-        None if args.no_behaviour or too_short
-        else behavioural_scores(model, np.random.default_rng(args.seed), args.seq_len, args.sequences)
-    )
+    with phase("behaviour"):
+        behaviour = (
+            None if args.no_behaviour or too_short
+            else behavioural_scores(model, np.random.default_rng(args.seed), args.seq_len, args.sequences, progress=phase.step)
+        )
+    effects = None
+    if token is not None:
+        with phase("token"):
+            effects = token_effects(ov, token, vocab)
     for what, values in (("copying score", copying), ("same-matching score", matching)) + (
         () if behaviour is None else (("prefix-matching score", behaviour.prefix_matching),
                                       ("behavioural copying score", behaviour.copying))
@@ -179,6 +292,7 @@ def analyze(args: argparse.Namespace, model: Model | None = None) -> dict:
                          **{m: np.round(composition.mode(m), 6).tolist() for m in ("Q", "K", "V")}},
         },
         "behaviour": None if behaviour is None else {"seq_len": behaviour.seq_len, "sequences": behaviour.sequences, "seed": args.seed},
+        **({} if effects is None else {"token": effects}),
     }
 
 
@@ -250,15 +364,25 @@ def _text(report: dict) -> str:
                      f"{row['baseline_mean']:>7.3f} ± {row['baseline_std']:<5.3f} {ratio:>6}")
     if not report["composition"]["top"]:
         lines.append("(no pairs: composition needs heads in two layers)")
+    if "token" in report:
+        t = report["token"]
+        shown = lambda entry: f"{entry['token']}" + (f" {entry['string']!r}" if entry["string"] is not None else "")  # noqa: E731
+        lines += ["", f"tokens raised most when a head attends to token {shown(t)} (full OV circuit column; own rank, 0 = top):"]
+        for h in t["heads"]:
+            lines.append(f"{h['head']:<6} own rank {h['own_rank']:>6}  " + ", ".join(f"{shown(e)} {e['logit']:.3f}" for e in h["top"]))
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
     # Overflow shows as a non-finite score, which analyze refuses in one line; numpy's warnings would add more.
+    phases = Phases(progress=sys.stderr.isatty())
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        model = load_model(args)
-        report = analyze(args, model)
+        with phases("load"):
+            model = load_model(args)
+        report = analyze(args, model, phases)
     print(json.dumps(report, indent=2) if args.json else _text(report))
+    if args.timings:
+        print(phases.table(), file=sys.stderr)
     if args.plots:
         from .. import plots
 

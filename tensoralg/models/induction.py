@@ -34,13 +34,14 @@ From behaviour (Olsson et al. 2022), on T distinct random tokens repeated once (
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from .circuits import Frame, Head, HeadWeights, copying_scores, k_composition_qk_circuits, ov_circuits
 from .composition import CompositionScores, composition_scores
 from ..errors import ShapeError
-from .model import Model, causal_softmax, forward
+from .model import LayerRun, Model, iter_layers
 
 @dataclass(frozen=True)
 class PreviousTokenEvidence:
@@ -65,7 +66,13 @@ class InductionEvidence:
 
 
 def previous_token_scores(heads: HeadWeights, positions: int | None = None, group: int = 8) -> np.ndarray:
-    """Mean over i ≥ 1 of softmax*(s · W_posᵀ W_QK W_pos)[i, i−1], for each head (the first ``positions`` positions)."""
+    """Mean over i ≥ 1 of softmax*(s · W_posᵀ W_QK W_pos)[i, i−1], for each head (the first ``positions`` positions).
+
+    Only the diagonal below the main one is read: A[i, i−1] = exp(s S[i,i−1] − mᵢ) / Σ_{j≤i} exp(s S[i,j] − mᵢ)
+    with mᵢ the row maximum, computed in place on one n × n block per head in the weights' precision
+    (float32 for a float32 file: every term lies in (0, 1], the row sums are pairwise, and the benchmark's
+    float64 reference agrees within 10⁻⁶); the causal mask is built once.
+    """
     if heads.W_pos is None:
         raise ShapeError("previous-token scores need positional embeddings W_pos; this model has none")
     n_ctx = heads.W_pos.shape[1]
@@ -73,12 +80,23 @@ def previous_token_scores(heads: HeadWeights, positions: int | None = None, grou
     if not 2 <= n <= n_ctx:
         raise ShapeError(f"positions must lie in [2, n_ctx = {n_ctx}]; got {n}")
     P = heads.W_pos[:, :n]
+    dtype = np.result_type(P, heads.W_Q)
+    mask = np.triu(np.full((n, n), -np.inf, dtype=dtype), 1)
+    rows = np.arange(1, n)
     scores = np.empty(len(heads.labels))
     for start in range(0, len(heads.labels), group):  # n × n scores for a few heads at a time
         part = slice(start, start + group)
-        S = (P.T @ np.swapaxes(heads.W_Q[part], -1, -2)) @ (heads.W_K[part] @ P)
-        A = causal_softmax(heads.score_scale * S)
-        scores[part] = np.diagonal(A, offset=-1, axis1=-2, axis2=-1).mean(axis=-1)
+        g, k = heads.W_Q[part].shape[:2]
+        # one GEMM each for the queries and keys of the group; contiguous operands keep the batched
+        # n × n products on BLAS (a transposed view made them several times slower)
+        Q = np.ascontiguousarray(np.swapaxes((heads.W_Q[part].reshape(g * k, -1) @ P).reshape(g, k, n), -1, -2))
+        S = Q @ (heads.W_K[part].reshape(g * k, -1) @ P).reshape(g, k, n)
+        S *= dtype.type(heads.score_scale)
+        S += mask
+        S -= S.max(axis=-1, keepdims=True)
+        np.exp(S, out=S)
+        total = S.sum(axis=-1)  # pairwise summation: relative error ~ε·log₂ n
+        scores[part] = (S[:, rows, rows - 1] / total[:, rows]).mean(axis=-1)
     return scores
 
 
@@ -135,10 +153,53 @@ class BehaviouralScores:
     sequences: int
 
 
-def behavioural_scores(model: Model, rng: np.random.Generator, seq_len: int | None = None, sequences: int = 4) -> BehaviouralScores:
-    """Run ``sequences`` sequences of ``seq_len`` random tokens, each followed by itself, through ``forward``.
+def _strict_top(X: np.ndarray, own: np.ndarray, W_U: np.ndarray, U_norms: np.ndarray, first: int = 512, chunk: int = 8192) -> np.ndarray:
+    """For each row x of X (R × d, float64): is (W_U x)[own] strictly above every other logit (W_U x)[t]?
+
+    Vocabulary chunks are scanned in W_U's precision and a row stops as soon as some t ≠ own
+    certainly reaches its logit, so a row that is not a copier costs one small first chunk. The
+    float32 error of W_U[t]·x is at most γ_{d+1} ‖W_U[t]‖ ‖x‖ (Cauchy–Schwarz on the standard
+    dot-product bound, any summation order); comparisons inside that margin are redone in float64,
+    so the answer is that of the float64 logits.
+    """
+    R, d = X.shape
+    own_logit = np.einsum("rd,rd->r", X, W_U[own].astype(np.float64))
+    X_low = X.astype(W_U.dtype)
+    unit = np.finfo(W_U.dtype).eps / 2
+    # 1.001: slack for the rounding of the norms themselves (W_U's are computed in its precision)
+    margin_scale = 1.001 * (d + 1) * unit / (1 - (d + 1) * unit) * np.linalg.norm(X, axis=1)
+    alive = np.ones(R, dtype=bool)
+    n_vocab = W_U.shape[0]
+    start, size = 0, first
+    while start < n_vocab and alive.any():
+        rows = np.flatnonzero(alive)
+        stop = min(start + size, n_vocab)
+        cols = np.arange(start, stop)
+        diff = (X_low[rows] @ W_U[start:stop].T) - own_logit[rows, None]
+        margin = margin_scale[rows, None] * U_norms[None, cols] + 1e-300
+        reached = diff >= margin
+        unsure = np.abs(diff) < margin
+        if unsure.any():
+            r, c = np.nonzero(unsure)
+            exact = np.einsum("id,id->i", X[rows[r]], W_U[cols[c]].astype(np.float64))
+            reached[r, c] = exact >= own_logit[rows[r]]
+        reached &= cols[None, :] != own[rows, None]
+        alive[rows[reached.any(axis=1)]] = False
+        start, size = start + size, chunk
+    return alive
+
+
+def behavioural_scores(
+    model: Model, rng: np.random.Generator, seq_len: int | None = None, sequences: int = 4,
+    *, progress: Callable[[int, int], None] | None = None,
+) -> BehaviouralScores:
+    """Run ``sequences`` sequences of ``seq_len`` random tokens, each followed by itself, through the model
+    (all sequences in one batched float64 pass, layer by layer; no final logits). ``progress(done, total)``
+    is called after each layer.
 
     Tokens within a sequence are distinct when seq_len ≤ n_vocab, so the earlier occurrence is unique.
+    The copying check is exact against float64 logits but scans the vocabulary only until a rival is
+    found (see ``_strict_top``).
     """
     T = seq_len if seq_len is not None else min(25, (model.n_ctx or 50) // 2)
     if T < 2 or (model.n_ctx is not None and 2 * T > model.n_ctx):
@@ -148,24 +209,26 @@ def behavioural_scores(model: Model, rng: np.random.Generator, seq_len: int | No
     labels = model.head_labels
     prefix, copying = np.zeros(len(labels)), np.zeros(len(labels))
     second = np.arange(T, 2 * T)
-    for _ in range(sequences):
-        first = rng.choice(model.n_vocab, size=T, replace=T > model.n_vocab)
-        tokens = np.concatenate([first, first])
-        run = forward(model, tokens)
-        start = 0
-        for pattern, out in zip(run.patterns, run.head_outputs):
-            heads = slice(start, start + pattern.shape[0])
-            start += pattern.shape[0]
-            prefix[heads] += pattern[:, second, second - T + 1].mean(axis=-1)
-            out = out[:, second]
-            if model.layer_norm:  # the final LayerNorm centres each position; its positive scale cannot change an argmax
-                out = out - out.mean(axis=-1, keepdims=True)
-            direct = out @ model.W_U.T  # heads × T × n_vocab
-            attended = tokens[pattern[:, second].argmax(axis=-1)]
-            own = np.take_along_axis(direct, attended[..., None], axis=-1)
-            strictly_top = (direct >= own).sum(axis=-1) == 1
-            copying[heads] += strictly_top.mean(axis=-1)
-    return BehaviouralScores(labels, prefix / sequences, copying / sequences, T, sequences)
+    first = np.stack([rng.choice(model.n_vocab, size=T, replace=T > model.n_vocab) for _ in range(sequences)])
+    tokens = np.concatenate([first, first], axis=1)
+    U_norms = np.sqrt(np.einsum("td,td->t", model.W_U, model.W_U))  # no n_vocab × d_model temporary
+    start = 0
+    for run in iter_layers(model, tokens, dtype=np.float64):
+        if not isinstance(run, LayerRun):
+            break
+        pattern, H = run.patterns, run.patterns.shape[1]
+        heads = slice(start, start + H)
+        start += H
+        prefix[heads] = pattern[:, :, second, second - T + 1].mean(axis=(0, 2))
+        out = run.head_outputs[:, :, second]  # S × H × T × d
+        if model.layer_norm:  # the final LayerNorm centres each position; its positive scale cannot change an argmax
+            out = out - out.mean(axis=-1, keepdims=True)
+        attended = np.take_along_axis(tokens[:, None, None, :], pattern[:, :, second].argmax(axis=-1)[..., None], axis=-1)[..., 0]
+        top = _strict_top(out.reshape(-1, out.shape[-1]), attended.reshape(-1), model.W_U, U_norms)
+        copying[heads] = top.reshape(attended.shape).mean(axis=(0, 2))
+        if progress is not None:
+            progress(run.layer + 1, len(model.layers))
+    return BehaviouralScores(labels, prefix, copying, T, sequences)
 
 
 # --- the two routes to an induction head, and agreement with behaviour -------------------------

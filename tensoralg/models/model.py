@@ -22,7 +22,7 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -226,7 +226,7 @@ class ForwardPass:
     scores: tuple[np.ndarray, ...]  # n_heads × n × n raw scores S (before scale and mask)
     patterns: tuple[np.ndarray, ...]  # n_heads × n × n
     head_outputs: tuple[np.ndarray, ...]  # n_heads × n × d_model
-    logits: np.ndarray  # n × n_vocab
+    logits: np.ndarray | None  # n × n_vocab (None when not asked for)
 
 
 def layer_norm(x: np.ndarray, eps: float = 1e-5, norm: LayerNorm | None = None) -> np.ndarray:
@@ -270,55 +270,94 @@ def _check_tokens(model: Model, tokens: np.ndarray) -> np.ndarray:
     return tokens
 
 
+@dataclass(frozen=True, eq=False)
+class LayerRun:
+    """One attention layer of a batched run: S sequences × H heads × n positions."""
+
+    layer: int
+    residual: np.ndarray  # S × n × d_model, entering the layer
+    scores: np.ndarray  # S × H × n × n raw scores (before scale and mask)
+    patterns: np.ndarray  # S × H × n × n
+    head_outputs: np.ndarray  # S × H × n × d_model
+
+
+def _heads_read(read: np.ndarray, W: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """W_h x for every head and position as one GEMM: (S·n × d)(d × H·k) → S × H × n × k."""
+    S, n, d = read.shape
+    H, k, _ = W.shape
+    out = (read.reshape(S * n, d) @ W.reshape(H * k, d).T).reshape(S, n, H, k).transpose(0, 2, 1, 3)
+    return out if bias is None else out + bias[None, :, None, :]
+
+
+def iter_layers(
+    model: Model,
+    tokens: np.ndarray,
+    patterns: Sequence[np.ndarray] | None = None,
+    dtype: type = np.float64,
+) -> Iterator[LayerRun | np.ndarray]:
+    """Run S sequences of n tokens (an S × n integer array) at once, yielding a :class:`LayerRun`
+    per layer as it is computed (so a caller can reduce it and let it go) and finally the
+    S × n × d_model residual stream after the last layer.
+
+    The embedding is W_E[:, tokens] (indexing, not a one-hot product); every projection is one
+    GEMM over all sequences, positions and heads. ``dtype`` is the precision of the run (float64 by
+    default, whatever the weights' precision); each layer's weights are cast to it as the layer is reached. ``patterns`` (per
+    layer S × H × n × n, or H × n × n for S = 1) freeze the attention (C20).
+    """
+    dtype = np.dtype(dtype)
+    S, n = tokens.shape
+    x = np.ascontiguousarray(np.moveaxis(model.W_E[:, tokens], 0, -1), dtype=dtype)
+    if model.W_pos is not None:
+        x += model.W_pos[:, :n].T.astype(dtype, copy=False)
+    causal = np.triu(np.full((n, n), -np.inf, dtype=dtype), 1)
+    cast = lambda a: None if a is None else a.astype(dtype, copy=False)  # noqa: E731
+    for l, (layer, mlp) in enumerate(zip(model.layers, model.mlps)):
+        read = _read(model, x, model.ln1[l])
+        q = _heads_read(read, cast(layer.W_Q), cast(layer.b_Q))
+        k = _heads_read(read, cast(layer.W_K), cast(layer.b_K))
+        v = _heads_read(read, cast(layer.W_V), cast(layer.b_V))
+        # n × n per sequence and head is tiny: einsum's own loop beats thousands of small BLAS calls
+        scores = np.einsum("shik,shjk->shij", q, k)
+        if patterns is None:
+            pattern = scores * dtype.type(model.score_scale) + causal
+            pattern -= pattern.max(axis=-1, keepdims=True)
+            np.exp(pattern, out=pattern)
+            pattern /= pattern.sum(axis=-1, keepdims=True)
+        else:
+            pattern = np.asarray(patterns[l], dtype=dtype)
+            if pattern.shape[-3:] != (layer.n_heads, n, n) or pattern.ndim not in (3, 4):
+                raise ShapeError(f"frozen patterns of layer {l} have shape {pattern.shape}; expected {(layer.n_heads, n, n)}")
+            pattern = np.broadcast_to(pattern, (S, layer.n_heads, n, n))
+        z = np.einsum("shij,shjk->hsik", pattern, v).reshape(layer.n_heads, S * n, v.shape[-1])  # H × S·n × d_head
+        out = (z @ np.swapaxes(cast(layer.W_O), -1, -2)).reshape(layer.n_heads, S, n, x.shape[-1]).swapaxes(0, 1)  # S × H × n × d
+        yield LayerRun(l, x, scores, pattern, out)
+        x = x + out.sum(axis=1)
+        if layer.b_O is not None:
+            x += cast(layer.b_O)
+        if mlp is not None:
+            read = _read(model, x, model.ln2[l]).reshape(S * n, -1)
+            pre = read @ cast(mlp.W_in).T + (0 if mlp.b_in is None else cast(mlp.b_in))
+            x = x + (ACTIVATIONS[mlp.activation](pre) @ cast(mlp.W_out).T + (0 if mlp.b_out is None else cast(mlp.b_out))).reshape(S, n, -1)
+    yield x
+
+
 def forward(
-    model: Model, tokens: np.ndarray, patterns: Sequence[np.ndarray] | None = None
+    model: Model, tokens: np.ndarray, patterns: Sequence[np.ndarray] | None = None, *, logits: bool = True
 ) -> ForwardPass:
     """Run the model on ``tokens``; with ``patterns`` given (one n_heads × n × n array per
     layer) those frozen patterns replace the softmax, which makes the model linear in
-    its input (CLAIMS C20)."""
+    its input (CLAIMS C20). ``logits=False`` skips the n × n_vocab unembedding (``logits`` is None).
+    Computed in float64."""
     tokens = _check_tokens(model, tokens)
-    n = tokens.size
     if patterns is not None and len(patterns) != len(model.layers):
         raise ShapeError(f"{len(patterns)} frozen pattern arrays for {len(model.layers)} layers")
-    x = np.asarray(model.W_E[:, tokens].T, dtype=np.float64)  # = one_hot(tokens) W_Eᵀ, without an n × n_vocab matrix
-    if model.W_pos is not None:
-        x = x + model.W_pos[:, :n].T
-    residuals, all_scores, all_patterns, outputs = [], [], [], []
-    for l, (layer, mlp) in enumerate(zip(model.layers, model.mlps)):
-        residuals.append(x)
-        read = _read(model, x, model.ln1[l])
-        q = np.einsum("nd,hed->hne", read, layer.W_Q)
-        k = np.einsum("nd,hed->hne", read, layer.W_K)
-        v = np.einsum("nd,hed->hne", read, layer.W_V)
-        if layer.b_Q is not None:
-            q = q + layer.b_Q[:, None, :]
-        if layer.b_K is not None:
-            k = k + layer.b_K[:, None, :]
-        if layer.b_V is not None:
-            v = v + layer.b_V[:, None, :]
-        scores = q @ np.swapaxes(k, -1, -2)
-        if patterns is None:
-            pattern = causal_softmax(model.score_scale * scores)
-        else:
-            pattern = np.asarray(patterns[l], dtype=np.float64)
-            if pattern.shape != (layer.n_heads, n, n):
-                raise ShapeError(f"frozen patterns of layer {l} have shape {pattern.shape}; expected {(layer.n_heads, n, n)}")
-        out = np.einsum("hij,hjd->hid", pattern, v)
-        out = np.einsum("hie,hde->hid", out, layer.W_O)
-        all_scores.append(scores)
-        all_patterns.append(pattern)
-        outputs.append(out)
-        x = x + out.sum(axis=0)
-        if layer.b_O is not None:
-            x = x + layer.b_O
-        if mlp is not None:
-            read = _read(model, x, model.ln2[l])
-            pre = read @ mlp.W_in.T + (0 if mlp.b_in is None else mlp.b_in)
-            x = x + ACTIVATIONS[mlp.activation](pre) @ mlp.W_out.T + (0 if mlp.b_out is None else mlp.b_out)
-    residuals.append(x)
+    *runs, x = iter_layers(model, tokens[None, :], patterns)
+    x = x[0]
+    residuals = tuple(run.residual[0] for run in runs) + (x,)
     final = _read(model, x, model.ln_final)
-    logits = final @ model.W_U.T + (0 if model.b_U is None else model.b_U)
-    return ForwardPass(tokens, tuple(residuals), tuple(all_scores), tuple(all_patterns), tuple(outputs), logits)
+    out = final @ model.W_U.T + (0 if model.b_U is None else model.b_U) if logits else None
+    return ForwardPass(tokens, residuals, tuple(r.scores[0] for r in runs), tuple(r.patterns[0] for r in runs),
+                       tuple(r.head_outputs[0] for r in runs), out)
 
 
 def random_model(
