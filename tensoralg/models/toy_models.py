@@ -44,6 +44,20 @@ from ..errors import ArchitectureError
 from .model import AttentionLayer, Model
 
 
+def _two_layer_model(d_model: int, tok: np.ndarray, pos: np.ndarray, out: np.ndarray, logit_scale: float,
+                     *layers: tuple[np.ndarray, ...]) -> Model:
+    """A hand-built model on residual blocks: W_E puts token t at tok(t), W_pos position i at pos(i),
+    and W_U reads token t's logit α·out(t); ``layers`` are (W_Q, W_K, W_V, W_O) per layer."""
+    V, n = len(tok), len(pos)
+    W_E = np.zeros((d_model, V))
+    W_E[tok, np.arange(V)] = 1.0
+    W_pos = np.zeros((d_model, n))
+    W_pos[pos, np.arange(n)] = 1.0
+    W_U = np.zeros((V, d_model))
+    W_U[np.arange(V), out] = logit_scale
+    return Model(W_E, W_U, tuple(AttentionLayer(*layer) for layer in layers), W_pos=W_pos, score_scale=1.0)
+
+
 def induction_model(
     n_vocab: int = 12,
     n_ctx: int = 16,
@@ -82,13 +96,7 @@ def induction_model(
     V1[0, tokens, tok] = 1.0
     O1[0, out, tokens] = 1.0
 
-    W_E = np.zeros((d_model, V))
-    W_E[tok, tokens] = 1.0
-    W_pos = np.zeros((d_model, n))
-    W_pos[pos, positions] = 1.0
-    W_U = np.zeros((V, d_model))
-    W_U[tokens, out] = logit_scale
-    return Model(W_E, W_U, (AttentionLayer(Q0, K0, V0, O0), AttentionLayer(Q1, K1, V1, O1)), W_pos=W_pos, score_scale=1.0)
+    return _two_layer_model(d_model, tok, pos, out, logit_scale, (Q0, K0, V0, O0), (Q1, K1, V1, O1))
 
 
 def scrambled_induction_model(rng: np.random.Generator, n_vocab: int = 12, n_ctx: int = 16, **kwargs) -> Model:
@@ -137,10 +145,4 @@ def q_composition_induction_model(n_vocab: int = 8, n_ctx: int = 12, *, sharpnes
     K1[0, positions, pos] = 1.0
     V1[0, tokens, tok] = 1.0
     O1[0, out, tokens] = 1.0
-    W_E = np.zeros((d_model, V))
-    W_E[tok, tokens] = 1.0
-    W_pos = np.zeros((d_model, n))
-    W_pos[pos, positions] = 1.0
-    W_U = np.zeros((V, d_model))
-    W_U[tokens, out] = logit_scale
-    return Model(W_E, W_U, (AttentionLayer(Q0, K0, V0, O0), AttentionLayer(Q1, K1, V1, O1)), W_pos=W_pos, score_scale=1.0)
+    return _two_layer_model(d_model, tok, pos, out, logit_scale, (Q0, K0, V0, O0), (Q1, K1, V1, O1))
