@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,43 @@ def test_empty_hypothesis_profile_falls_back_to_ci():
                           env={**os.environ, "HYPOTHESIS_PROFILE": ""})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "True"
+
+
+#: (id, argv with {out} for the output path); every command that writes a file
+WRITERS = [
+    ("prove", ["prove", "C4", "--json", "-o", "{out}"]),
+    ("report", ["report", "attn-only-1l", "--no-figures", "-o", "{out}"]),
+    ("convert", ["convert", "attn-only-1l", "{out}"]),
+    ("train", ["train", "tiny", "--quiet", "-o", "{out}"]),
+    ("qk-dictionary", ["qk-dictionary", "c18-induction", "--layer", "1", "--preset", "tiny", "-o", "{out}"]),
+    ("check-lean", ["check", "M == M", "--let", "M: d x d", "--lean", "{out}"]),
+    ("analyze-plots", ["analyze", "attn-only-1l", "--no-behaviour", "--plots", "{out}"]),
+]
+#: (id, output path under tmp_path, a word of the message)
+UNWRITABLE = [
+    ("missing-directory", "missing/out.safetensors", "No such file or directory|does not exist"),  # not for --plots: it creates DIR
+    ("under-a-file", "file.txt/out.safetensors", "Not a directory|does not exist"),
+]
+
+
+@pytest.mark.parametrize("where, message", [u[1:] for u in UNWRITABLE], ids=[u[0] for u in UNWRITABLE])
+@pytest.mark.parametrize("argv", [w[1] for w in WRITERS], ids=[w[0] for w in WRITERS])
+def test_an_output_that_cannot_be_written_is_bad_input(capsys, tmp_path, argv, where, message):
+    if argv[0] in ("train", "qk-dictionary"):
+        pytest.importorskip("torch")
+    if "--plots" in argv and where.startswith("missing/"):
+        pytest.skip("--plots creates its directory")
+    (tmp_path / "file.txt").write_text("x")
+    assert main([a.format(out=tmp_path / where) for a in argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "internal error" not in err and re.search(message, err), err
+
+
+@pytest.mark.parametrize("argv", [w[1] for w in WRITERS if w[0] not in ("check-lean", "analyze-plots")],
+                         ids=[w[0] for w in WRITERS if w[0] not in ("check-lean", "analyze-plots")])
+def test_an_output_that_is_a_directory_is_bad_input(capsys, tmp_path, argv):
+    if argv[0] in ("train", "qk-dictionary"):
+        pytest.importorskip("torch")
+    assert main([a.format(out=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error" not in err and tmp_path.name in err, err

@@ -36,18 +36,6 @@ def test_unknown_claim_is_a_one_line_error(capsys):
     assert err.count("\n") == 1 and "unknown claim 'C99'" in err and "C17b" in err
 
 
-@pytest.mark.parametrize("target, problem", [
-    ("missing/run.json", "its directory does not exist"),
-    (".", "is a directory"),
-    ("file.txt/run.json", "its directory does not exist"),
-], ids=["missing-directory", "directory", "under-a-file"])
-def test_an_unwritable_output_is_bad_input(capsys, tmp_path, target, problem):
-    (tmp_path / "file.txt").write_text("x")
-    code, out, err = run(capsys, "C4", "--json", "-o", str(tmp_path / target))
-    assert code == 2 and out == ""
-    assert err.count("\n") == 1 and err.startswith("tensoralg prove: error: cannot write") and problem in err
-
-
 def test_a_failed_write_is_bad_input(capsys, tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")

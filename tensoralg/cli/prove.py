@@ -20,7 +20,7 @@ from ..errors import TensoralgError
 from ..verify.cards import catalog_html
 from ..verify.catalog import Context, discover, run_catalog, select
 from ..verify.catalog_report import catalog_json, render_details, render_table, to_latex_document, to_markdown
-from . import non_negative_int
+from . import check_output, non_negative_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,9 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     claims = select(discover(), args.claims)
-    if args.output is not None and (args.output.is_dir() or not args.output.parent.is_dir()):
-        problem = "is a directory" if args.output.is_dir() else "its directory does not exist"
-        raise TensoralgError(f"cannot write {args.output}: {problem}")  # before the catalog runs
+    if args.output is not None:
+        check_output(args.output)  # before the catalog runs
     results = run_catalog(claims, Context(seed=args.seed))
     if args.json:
         text = catalog_json(results, args.seed)
