@@ -119,3 +119,15 @@ def test_an_output_that_is_a_directory_is_bad_input(capsys, tmp_path, argv):
     assert main([a.format(out=tmp_path) for a in argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "internal error" not in err and tmp_path.name in err, err
+
+
+@pytest.mark.parametrize("argv", [["analyze", "attn-only-1l", "--no-behaviour", "--plots", "{d}/plots"],
+                                  ["report", "attn-only-1l", "-o", "{d}/page.html"]], ids=["analyze-plots", "report"])
+def test_figures_without_matplotlib_fail_before_any_work(monkeypatch, capsys, tmp_path, argv):
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import matplotlib.figure raises ImportError
+    assert main([a.format(d=tmp_path) for a in argv]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "pip install 'tensoralg[plot]'" in err
+    assert list(tmp_path.iterdir()) == []
+    if argv[0] == "report":
+        assert main([*(a.format(d=tmp_path) for a in argv), "--no-figures"]) == 0

@@ -49,6 +49,10 @@ def read_importance(path: Path) -> Importance:
 def run(args: argparse.Namespace) -> int:
     if args.output is not None:
         check_output(args.output)
+    if not args.no_figures:
+        from ..plots import require_matplotlib
+
+        require_matplotlib()  # before the analysis
     options = argparse.Namespace(weights=args.weights, heads=None, score_scale=None, layer_norm=None, no_process=False,
                                  seed=args.seed, top=args.top, seq_len=None, sequences=4, no_behaviour=False)
     found = analyze.source(options)

@@ -50,11 +50,17 @@ class PlottingUnavailable(TensoralgError):
     """matplotlib is not installed (the ``plot`` extra)."""
 
 
-def _figure(**options: Any) -> "Figure":
+def require_matplotlib() -> None:
+    """Raise :class:`PlottingUnavailable` (one line) unless matplotlib can be imported."""
     try:
-        from matplotlib.figure import Figure
+        import matplotlib.figure  # noqa: F401
     except ImportError as exc:
         raise PlottingUnavailable("plotting needs matplotlib: pip install 'tensoralg[plot]'") from exc
+
+
+def _figure(**options: Any) -> "Figure":
+    require_matplotlib()
+    from matplotlib.figure import Figure
     return Figure(**options)
 
 
