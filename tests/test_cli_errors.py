@@ -202,3 +202,20 @@ def test_bad_input_is_one_line_and_exit_2(bad_files, capsys, argv, message):
     out, err = capsys.readouterr()
     assert code == 2 and out == "", err
     assert err.count("\n") == 1 and "Traceback" not in err and message in err, err
+
+
+def test_every_help_lists_its_options_and_reads_as_plain_text(capsys):
+    from tensoralg.cli import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    assert sorted(commands) == sorted(["prove", "check", "normal-form", "expand", "analyze", "convert", "models",
+                                       "skip-trigrams", "importance", "train", "report", "qk-dictionary", "qk-pairs"])
+    for name, sub in commands.items():
+        text = sub.format_help()
+        assert "``" not in text and sub.description, name
+        for action in sub._actions:
+            for option in action.option_strings:
+                assert option in text, (name, option)
+    top = parser.format_help()
+    assert all(name in top for name in commands) and "--debug" in top and "--version" in top

@@ -126,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in SUBCOMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)
     for subparser in sub.choices.values():
+        if subparser.description:  # descriptions come from reST docstrings: no ``literal`` marks in --help
+            subparser.description = subparser.description.replace("``", "")
         # SUPPRESS: a subcommand without --debug keeps the value given before it.
         subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug)
     return parser
