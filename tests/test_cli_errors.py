@@ -170,6 +170,7 @@ BAD_INPUT = [
     ("train-preset", ["train", "huge", "-o", "{d}/x.safetensors"], "unknown preset 'huge'"),
     ("train-steps", ["train", "tiny", "-o", "{d}/x.safetensors", "--steps", "0"], "steps must be positive"),
     ("qk-pairs-missing", ["qk-pairs", "{d}/none.safetensors"], "no such file"),
+    ("qk-pairs-a-model-name", ["qk-pairs", "attn-only-2l"], "not a shipped dictionary (shipped: qk-"),
     ("qk-pairs-a-model", ["qk-pairs", "{d}/plain.safetensors"], "is it a qk-dictionary file?"),
     ("qk-dictionary-directory", ["qk-dictionary", "{d}/empty", "--layer", "0", "-o", "{d}/q.safetensors"], "unknown model"),
     ("normal-form-format", ["normal-form", "M", "--format", "yaml"], "--format: invalid choice"),

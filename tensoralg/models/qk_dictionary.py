@@ -306,6 +306,8 @@ def find_dictionary(ref: str | Path) -> Path:
     shipped = shipped_dictionaries()
     if str(ref) in shipped and not Path(ref).exists():
         return shipped[str(ref)]
+    if not Path(ref).exists():
+        raise WeightsError(f"cannot read {ref}: no such file, and not a shipped dictionary (shipped: {', '.join(sorted(shipped))})")
     return Path(ref)
 
 
