@@ -220,3 +220,15 @@ def test_every_help_lists_its_options_and_reads_as_plain_text(capsys):
                 assert option in text, (name, option)
     top = parser.format_help()
     assert all(name in top for name in commands) and "--debug" in top and "--version" in top
+
+
+def test_version_is_the_package_version(capsys):
+    import tomllib
+
+    from tensoralg import __version__
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"tensoralg {__version__}" == f"tensoralg {pyproject['project']['version']}"
