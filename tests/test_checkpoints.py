@@ -183,6 +183,19 @@ def test_convert_round_trips(tmp_path, capsys, to, suffix):
     assert "wrote" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz"])
+def test_written_weights_have_the_mode_of_any_new_file(tmp_path, capsys, suffix):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        assert main(["convert", "attn-only-1l", str(tmp_path / f"out{suffix}")]) == 0
+    finally:
+        os.umask(umask)
+    assert (tmp_path / f"out{suffix}").stat().st_mode & 0o777 == 0o644  # not safetensors' 0o600 temporary file
+    capsys.readouterr()
+
+
 def test_convert_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "out.npz"
     out.write_bytes(b"")

@@ -59,6 +59,12 @@ BAD = [
     ("formula-and-file", ["check", "M == M", "--file", "x.txt"], "either a formula or --file"),
     ("nothing", ["check"], "either a formula or --file"),
     ("missing-file", ["check", "--file", "/nonexistent/derivation.txt"], "cannot read"),
+    ("directory-file", ["check", "--file", "/"], "cannot read the derivation file /"),
+    ("lean-with-file", ["check", "--file", "examples/two_layer_expansion.txt", "--lean", "x.lean"], "give a formula, not --file"),
+    ("bad-assumption", ["check", "M == M", "--let", "M: d x d", "--assume", "M"], "in the assumption 'M'"),
+    ("bad-trials", ["check", "M == M", "--let", "M: d x d", "--trials", "0"], "--trials: expected an integer in 1…100"),
+    ("bad-max-steps", ["check", "M == M", "--max-steps", "x"], "--max-steps: expected a non-negative integer"),
+    ("bad-max-rules", ["check", "M == M", "--max-rules", "-1"], "--max-rules: expected a non-negative integer"),
 ]
 
 

@@ -180,6 +180,12 @@ BAD = [
     ("negative-max-order", ["--heads", "2", "--max-order", "-1"], "non-negative integer"),
     ("count-and-limit", ["--heads", "2", "--count", "--limit", "3"], "not allowed with"),
     ("bad-format", ["--heads", "2", "--format", "yaml"], "invalid choice"),
+    ("symbolic-without-layers", ["--symbolic"], "--symbolic needs --layers L"),
+    ("symbolic-with-heads", ["--symbolic", "--layers", "2", "--heads", "2"], "not --heads"),
+    ("symbolic-too-many-layers", ["--symbolic", "--layers", "13"], "0 to 12 layers"),
+    ("symbolic-count", ["--symbolic", "--layers", "2", "--count"], "--count and --max-order apply to enumerated heads"),
+    ("equation-not-latex", ["--heads", "2", "--equation"], "use it with --format latex"),
+    ("bad-qk-format", ["--heads", "2,2", "--qk", "x"], "LAYER.HEAD"),
 ]
 
 

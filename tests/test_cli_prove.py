@@ -36,6 +36,15 @@ def test_unknown_claim_is_a_one_line_error(capsys):
     assert err.count("\n") == 1 and "unknown claim 'C99'" in err and "C17b" in err
 
 
+def test_a_failed_write_is_bad_input(capsys, tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("pathlib.Path.write_text", refuse)
+    code, out, err = run(capsys, "C4", "--markdown", "-o", str(tmp_path / "catalog.md"))
+    assert code == 2 and out == "" and err.count("\n") == 1 and "Permission denied" in err
+
+
 def test_json_output_is_the_run(capsys):
     code, out, _ = run(capsys, "C16", "--json", "--seed", "3")
     data = json.loads(out)

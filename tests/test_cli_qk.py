@@ -93,6 +93,9 @@ BAD = [
     ("pairs-head-layer", ["qk-pairs", TOY, "--head", "0.0"], "covers heads 1.0"),
     ("pairs-head-syntax", ["qk-pairs", TOY, "--head", "L1H0"], "expects L.H"),
     ("pairs-card", ["qk-pairs", "{d}/fits.safetensors", "--model", "{d}/card_bad.npz"], "lists 1 tokens; the weights have n_vocab = 5"),
+    ("pairs-no-sequences", ["qk-pairs", TOY, "--sequences", "0"], "--sequences: expected a positive integer"),
+    ("pairs-bad-mask", ["qk-pairs", TOY, "--mask", "all"], "--mask: invalid choice"),
+    ("pairs-negative-top", ["qk-pairs", TOY, "--top", "-1"], "--top: expected a non-negative integer"),
     ("pairs-unknown-model", ["qk-pairs", TOY, "--model", "gpt-7"], "unknown model 'gpt-7'"),
     ("train-no-torch", ["qk-dictionary", "c18-induction", "--layer", "1", "-o", "{d}/x.safetensors"], "training needs torch"),
 ]
@@ -102,7 +105,11 @@ BAD = [
 def test_bad_input_is_one_line_and_exit_2(files, capsys, monkeypatch, argv, message):
     if argv[0] == "qk-dictionary":
         _no_torch(monkeypatch)
-    assert main([a.format(d=files) for a in argv]) == 2
+    try:
+        code = main([a.format(d=files) for a in argv])
+    except SystemExit as exc:  # argparse's own usage errors
+        code = exc.code
+    assert code == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
 

@@ -108,6 +108,19 @@ def test_statement(text, status):
     assert v.exit_code == {"PROVED": 0, "REFUTED": 1, "UNDECIDED": 3}[status]
 
 
+@pytest.mark.parametrize("text", ["rank(W_OV^{0,0} + W_OV^{0,1}) <= d_head", "rank(Σ_{h∈H1} W_OV^h) <= d_head"])
+def test_rank_refutation_names_an_instance_that_reproduces(text):
+    from tensoralg.algebra.definitions import expand_definitions
+    from tensoralg.algebra.exact import evaluate_exact, field_named, random_instance
+
+    cx = verdict(text).counterexample
+    assert f"tensoralg.algebra.exact.random_instance([W_O^{{0,0}}, W_O^{{0,1}}, W_V^{{0,0}}, W_V^{{0,1}}], dims, seed={cx.seed}, field=field_named('Q'))" in cx.note
+    expr = expand_definitions(parse("W_OV^{0,0} + W_OV^{0,1}"))
+    dims = {k: v for k, v in cx.dims.items() if not k.startswith("|")}
+    values = random_instance(symbols_in(expr), dims, cx.seed, field_named("Q"))
+    assert str(evaluate_exact(expr, values, dims, field_named("Q")).rank()) == cx.lhs_value
+
+
 def test_every_head_count_refutation_names_head_counts():
     v = verdict(f"{C11_LHS} == " + C11_RHS.replace("(A^{h2}A^{h1})", "(A^{h1}A^{h2})"))
     assert v.counterexample.dims["|H1|"] >= 1 and v.counterexample.dims["|H2|"] >= 1

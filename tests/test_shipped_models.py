@@ -1,6 +1,7 @@
 """The shipped models: listed, loadable by name, small, and carrying the circuits their cards claim."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +10,8 @@ from tensoralg.cli import main
 from tensoralg.errors import WeightsError
 from tensoralg.models.registry import SHIPPED, resolve, shipped_models
 from tensoralg.models.skip_trigrams import recall, skip_trigrams
+from tensoralg.models.toy_models import induction_model
+from tensoralg.models.weights import save_weights
 
 NAMES = ["attn-only-1l", "attn-only-2l"]
 
@@ -86,6 +89,17 @@ def test_unknown_model_name_is_one_line(capsys):
     assert "not a shipped model (shipped: attn-only-1l, attn-only-2l)" in err and err.count("\n") == 1
     with pytest.raises(WeightsError, match="no such file"):
         resolve("nothing-here.safetensors")
+
+
+def test_a_folder_or_file_without_weights_does_not_hide_a_shipped_name(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["analyze", "attn-only-1l", "--no-behaviour", "--plots", "attn-only-1l"]) == 0  # figures in ./attn-only-1l/
+    assert main(["skip-trigrams", "attn-only-1l", "--top", "1"]) == 0
+    (tmp_path / "attn-only-2l").write_text("notes")
+    assert resolve("attn-only-2l").name == "attn-only-2l" and resolve("attn-only-2l").card is not None
+    save_weights(induction_model(), tmp_path / "attn-only-1l" / "model.npz")  # a checkpoint directory wins
+    assert resolve("attn-only-1l").weights == Path("attn-only-1l")
+    capsys.readouterr()
 
 
 def test_convert_takes_a_shipped_name(tmp_path, capsys):

@@ -19,6 +19,7 @@ import argparse
 import importlib
 import sys
 import traceback
+from pathlib import Path
 from typing import Callable, Sequence
 
 from ..errors import TensoralgError
@@ -63,6 +64,21 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer; got {text!r}")
     return value
+
+
+def check_output(path: Path | str) -> None:
+    """Refuse, before any work, an output path that cannot be a file: a directory, or one whose directory is missing.
+
+    >>> check_output("/")
+    Traceback (most recent call last):
+    ...
+    tensoralg.errors.TensoralgError: cannot write /: it is a directory
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise TensoralgError(f"cannot write {path}: it is a directory")
+    if not path.parent.is_dir():
+        raise TensoralgError(f"cannot write {path}: its directory {path.parent} does not exist")
 
 
 def add_formula_options(parser: argparse.ArgumentParser) -> None:
@@ -110,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name in SUBCOMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)
     for subparser in sub.choices.values():
+        if subparser.description:  # descriptions come from reST docstrings: no ``literal`` marks in --help
+            subparser.description = subparser.description.replace("``", "")
         # SUPPRESS: a subcommand without --debug keeps the value given before it.
         subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug)
     return parser

@@ -376,6 +376,11 @@ def _text(report: dict) -> str:
 def run(args: argparse.Namespace) -> int:
     # Overflow shows as a non-finite score, which analyze refuses in one line; numpy's warnings would add more.
     phases = Phases(progress=sys.stderr.isatty())
+    if args.plots:
+        from ..plots import plot_folder, require_matplotlib
+
+        require_matplotlib()  # both before the analysis prints anything
+        plot_folder(args.plots)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         with phases("load"):
             model = load_model(args)

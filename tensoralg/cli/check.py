@@ -27,7 +27,8 @@ import sys
 from ..algebra.completion import Caps
 from ..verify.assumptions import check_assuming, write_lean
 from ..verify.derivation import check_file
-from . import add_formula_options, bounded_int, formula_heads, non_negative_int
+from ..errors import TensoralgError
+from . import add_formula_options, bounded_int, check_output, formula_heads, non_negative_int
 
 #: More instances per size than this only spend time: each misses with probability ≤ degree/2⁶¹.
 MAX_TRIALS = 100
@@ -75,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
     if (args.formula is None) == (args.file is None):
         print("tensoralg check: error: give either a formula or --file PATH (not both)", file=sys.stderr)
         return 2
+    if args.lean is not None:
+        if args.file is not None:
+            raise TensoralgError("--lean writes one proved identity: give a formula, not --file")
+        check_output(args.lean)
     heads = formula_heads(args)
     options = dict(declarations=args.declarations, heads=heads, seed=args.seed, trials=args.trials,
                    expand=not args.no_expand, full=args.full)

@@ -17,7 +17,7 @@ from ..models.checkpoints import load_checkpoint, resolve
 from ..models.processing import process_weights
 from ..models.registry import resolve as find_weights
 from ..models.weights import save_weights
-from . import positive_int
+from . import check_output, positive_int
 
 TARGETS = {"tensoralg": "tensoralg", "transformer-lens": "transformer_lens"}
 
@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     target = Path(args.target)
     if target.suffix not in (".safetensors", ".npz"):
         raise WeightsError(f"OUT must end in .safetensors or .npz; got {target}")
+    check_output(target)
     if target.exists() and not args.force:
         raise WeightsError(f"{target} exists; pass --force to overwrite it")
     source = find_weights(args.source).weights

@@ -287,8 +287,10 @@ def _run_symbolic(args: argparse.Namespace, out: TextIO) -> int:
     from ..algebra.printing import to_json as expr_json
     from ..paths.symbolic import logit_terms, score_terms
 
-    if args.heads is not None or args.layers is None:
+    if args.heads is not None:
         raise ArchitectureError("--symbolic takes --layers L (every number of heads), not --heads")
+    if args.layers is None:
+        raise ArchitectureError("--symbolic needs --layers L, the number of layers")
     if args.count or args.max_order is not None:
         raise ArchitectureError("--symbolic lists every Σ-term; --count and --max-order apply to enumerated heads")
     if args.qk is None:

@@ -16,10 +16,11 @@ import sys
 from pathlib import Path
 
 from ..display.page import document
+from ..errors import TensoralgError
 from ..verify.cards import catalog_html
 from ..verify.catalog import Context, discover, run_catalog, select
 from ..verify.catalog_report import catalog_json, render_details, render_table, to_latex_document, to_markdown
-from . import non_negative_int
+from . import check_output, non_negative_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,6 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     claims = select(discover(), args.claims)
+    if args.output is not None:
+        check_output(args.output)  # before the catalog runs
     results = run_catalog(claims, Context(seed=args.seed))
     if args.json:
         text = catalog_json(results, args.seed)
@@ -57,7 +60,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         text = render_table(results) + (render_details(results) if args.verbose else "")
     if args.output is not None:
-        args.output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        try:
+            args.output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise TensoralgError(f"cannot write {args.output}: {exc.strerror or exc}") from None
         print(render_table(results) if (args.json or args.markdown or args.latex or args.html) else f"wrote {args.output}")
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")

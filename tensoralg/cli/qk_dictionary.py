@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import WeightsError
 from ..models.qk_dictionary import BUILTIN, load_model, save_dictionary
-from . import non_negative_int
+from . import check_output, non_negative_int
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ..training.qk_dictionary import PRESETS
@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     require_torch()
     if args.output.suffix != ".safetensors":
         raise WeightsError(f"the dictionary is written as .safetensors; got {args.output.name!r}")
+    check_output(args.output)  # before training
     config = PRESETS[args.preset]
     changes = {"d_hidden": args.d_hidden, "steps": args.steps, "mask_steps": args.mask_steps, "seed": args.seed,
                "mask_sparsity": args.mask_sparsity}

@@ -23,7 +23,7 @@ from ..models.qk_dictionary import find_dictionary, load_model, read_dictionary
 from ..models.qk_features import FeatureReading, context, describe, feature_pairs, mechanism, read_features
 from ..models.qk_metrics import layer_data, surviving_pairs
 from ..training.qk_dictionary import corpus_for
-from . import non_negative_int
+from . import non_negative_int, positive_int
 from .qk_dictionary import summary
 
 MASKS = {"main": "mask", "without-bias-term": "mask_without_bias_term", "shuffled": "mask_shuffled"}
@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--mask", choices=sorted(MASKS), default="main",
                         help="main (trained with b_Qᵀ D_K a_K), without-bias-term, or shuffled (the control)")
     parser.add_argument("--model", metavar="MODEL", help="the model (default: the one the dictionary names)")
-    parser.add_argument("--sequences", type=non_negative_int, default=64, metavar="N", help="corpus size for the readings (default 64)")
+    parser.add_argument("--sequences", type=positive_int, default=64, metavar="N", help="corpus size for the readings (default 64)")
     parser.add_argument("--seed", type=non_negative_int, default=1, help="seed of that corpus (default 1)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run)
@@ -79,7 +79,7 @@ def pairs_report(args: argparse.Namespace) -> dict:
         raise WeightsError(f"the dictionary (layer {dictionary.layer}, {dictionary.n_heads} heads of d_head {dictionary.d_head}, "
                            f"d_model {dictionary.d_model}) does not fit the model {ref}")
     heads = range(dictionary.n_heads) if args.head is None else [_head(args.head, dictionary.layer, dictionary.n_heads)]
-    tokens = corpus_for(ref)(np.random.default_rng(args.seed), model.n_vocab, model.n_ctx, max(args.sequences, 1))
+    tokens = corpus_for(ref)(np.random.default_rng(args.seed), model.n_vocab, model.n_ctx, args.sequences)
     data = layer_data(model, tokens, dictionary.layer)
     a_q, a_k = dictionary.encode(data.residuals)
     readings = {"Q": read_features(a_q, tokens), "K": read_features(a_k, tokens)}

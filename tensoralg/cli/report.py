@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..display.report import Importance, model_report
 from ..errors import TensoralgError
-from . import analyze, non_negative_int
+from . import analyze, check_output, non_negative_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,6 +47,12 @@ def read_importance(path: Path) -> Importance:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.output is not None:
+        check_output(args.output)
+    if not args.no_figures:
+        from ..plots import require_matplotlib
+
+        require_matplotlib()  # before the analysis
     options = argparse.Namespace(weights=args.weights, heads=None, score_scale=None, layer_norm=None, no_process=False,
                                  seed=args.seed, top=args.top, seq_len=None, sequences=4, no_behaviour=False)
     found = analyze.source(options)

@@ -13,7 +13,7 @@ import argparse
 import json
 from dataclasses import replace
 
-from . import non_negative_int
+from . import check_output, non_negative_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from ..training.train import preset, train, with_steps
 
     config = preset(args.preset)
+    check_output(args.output)  # before training
     if args.steps is not None:
         config = with_steps(config, args.steps)
     if args.seed is not None:

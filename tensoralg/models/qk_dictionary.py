@@ -43,6 +43,7 @@ from ..errors import WeightsError
 from .model import Model, causal_softmax, layer_norm
 from .toy_models import induction_model
 from .registry import resolve, shipped_models
+from .tensor_files import write_safetensors
 from .weights import read_arrays
 
 #: File keys: (name, axes). Masks are optional (a dictionary after step 1 only has none).
@@ -252,17 +253,11 @@ def random_dictionary(rng: np.random.Generator, n_heads: int = 2, d_head: int = 
 
 def save_dictionary(dictionary: QKDictionary, path: str | Path) -> None:
     """Write ``dictionary`` to a .safetensors file; ``model`` and ``info`` go in its metadata as JSON."""
-    import safetensors.numpy
-
     path = Path(path)
     if path.suffix != ".safetensors":
         raise WeightsError(f"a dictionary is written as .safetensors; got {path.name!r}")
     metadata = {"model": dictionary.model, "info": json.dumps(dictionary.info, sort_keys=True)}
-    try:
-        safetensors.numpy.save_file({k: np.ascontiguousarray(v) for k, v in dictionary.arrays().items()}, str(path),
-                                    metadata=metadata)
-    except OSError as exc:
-        raise WeightsError(f"cannot write {path}: {exc}") from None
+    write_safetensors({k: np.ascontiguousarray(v) for k, v in dictionary.arrays().items()}, path, metadata)
 
 
 def read_dictionary(path: str | Path) -> QKDictionary:
@@ -311,6 +306,8 @@ def find_dictionary(ref: str | Path) -> Path:
     shipped = shipped_dictionaries()
     if str(ref) in shipped and not Path(ref).exists():
         return shipped[str(ref)]
+    if not Path(ref).exists():
+        raise WeightsError(f"cannot read {ref}: no such file, and not a shipped dictionary (shipped: {', '.join(sorted(shipped))})")
     return Path(ref)
 
 

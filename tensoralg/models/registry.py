@@ -73,11 +73,15 @@ def shipped_models() -> tuple[WeightsSource, ...]:
 
 def resolve(name_or_path: str | Path) -> WeightsSource:
     """A shipped model's name, or a weights file (with its card beside it, if there is one) or a
-    checkpoint directory. A path that exists wins over a shipped name; anything else is
-    WeightsError listing the names.
+    checkpoint directory. A weights file or checkpoint directory wins over a shipped name (a
+    file or folder of that name that holds no weights, such as ``analyze NAME --plots NAME``'s
+    figures, does not); anything else is WeightsError listing the names.
     """
     path = Path(name_or_path)
-    if path.exists():
+    is_shipped = (SHIPPED / f"{path.name}.safetensors").is_file() and str(name_or_path) == path.name
+    holds_weights = path.suffix in (".npz", ".safetensors") or path.is_dir() and any(
+        (path / name).is_file() for name in ("model.safetensors", "model.npz", "model.safetensors.index.json"))
+    if path.exists() and (holds_weights or not is_shipped):
         card_path = path.with_suffix(".json")
         card = read_card(card_path) if path.is_file() and card_path.is_file() else None
         return WeightsSource(str(name_or_path), path, card)

@@ -56,6 +56,24 @@ MAX_HEADER = 100_000_000
 MAX_DEFLATE_RATIO = 1032
 
 
+def write_safetensors(arrays: Mapping[str, np.ndarray], path: str | Path, metadata: Mapping[str, str] | None = None) -> None:
+    """Write named arrays to a .safetensors file, readable as any file the user creates (mode 0o666 less the umask,
+    not the 0o600 of safetensors' temporary file); a failure is one :class:`WeightsError` line."""
+    import os
+
+    import safetensors.numpy
+    from safetensors import SafetensorError
+
+    contiguous = {key: np.asarray(value, order="C") for key, value in arrays.items()}  # 0-d stays 0-d
+    try:
+        safetensors.numpy.save_file(contiguous, str(path), metadata=None if metadata is None else dict(metadata))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(path, 0o666 & ~umask)
+    except (OSError, SafetensorError) as exc:
+        raise WeightsError(f"cannot write {path}: {exc}") from None
+
+
 def decode_bfloat16(bits: np.ndarray) -> np.ndarray:
     """bfloat16 values from their uint16 bit patterns, exactly, as float32 (x = bits · 2¹⁶ reinterpreted)."""
     wide = bits.astype(np.uint32)

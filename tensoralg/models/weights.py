@@ -48,12 +48,10 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
 import numpy as np
-import safetensors.numpy
-from safetensors import SafetensorError
 
 from ..errors import WeightsError
 from .model import AttentionLayer, LayerNorm, MLPLayer, Model
-from .tensor_files import TensorFile, open_tensor_file
+from .tensor_files import TensorFile, open_tensor_file, write_safetensors
 
 NAMINGS = ("tensoralg", "transformer_lens")
 #: Weights larger in magnitude are refused: products of four of them must stay far from float overflow.
@@ -349,14 +347,13 @@ def write_arrays(arrays: Mapping[str, np.ndarray], path: str | Path) -> None:
     """Write named arrays to a .npz or .safetensors file (chosen by the suffix)."""
     path = Path(path)
     contiguous = {key: np.asarray(value, order="C") for key, value in arrays.items()}
+    if path.suffix == ".safetensors":
+        return write_safetensors(contiguous, path)
+    if path.suffix != ".npz":
+        raise WeightsError(f"unknown weights file type {path.suffix or '(none)'!r} for {path}: expected .npz or .safetensors")
     try:
-        if path.suffix == ".npz":
-            np.savez(path, **contiguous)
-        elif path.suffix == ".safetensors":
-            safetensors.numpy.save_file(contiguous, str(path))
-        else:
-            raise WeightsError(f"unknown weights file type {path.suffix or '(none)'!r} for {path}: expected .npz or .safetensors")
-    except (OSError, SafetensorError) as exc:
+        np.savez(path, **contiguous)
+    except OSError as exc:
         raise WeightsError(f"cannot write {path}: {exc}") from None
 
 

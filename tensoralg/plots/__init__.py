@@ -50,11 +50,17 @@ class PlottingUnavailable(TensoralgError):
     """matplotlib is not installed (the ``plot`` extra)."""
 
 
-def _figure(**options: Any) -> "Figure":
+def require_matplotlib() -> None:
+    """Raise :class:`PlottingUnavailable` (one line) unless matplotlib can be imported."""
     try:
-        from matplotlib.figure import Figure
+        import matplotlib.figure  # noqa: F401
     except ImportError as exc:
         raise PlottingUnavailable("plotting needs matplotlib: pip install 'tensoralg[plot]'") from exc
+
+
+def _figure(**options: Any) -> "Figure":
+    require_matplotlib()
+    from matplotlib.figure import Figure
     return Figure(**options)
 
 
@@ -372,17 +378,26 @@ def to_svg(figure: "Figure", salt: str = "") -> str:
     return re.sub(r'(href="#|url\(#)([^")]+)', lambda m: f"{m.group(1)}{prefix}{m.group(2)}", text)
 
 
-def save(figures: Mapping[str, "Figure"], directory: str | Path, formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Write each figure as ``directory/NAME.FORMAT``; returns the paths written."""
+def plot_folder(directory: str | Path) -> Path:
+    """``directory``, created with its parents if missing; one :class:`TensoralgError` line if it cannot be."""
     folder = Path(directory)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise TensoralgError(f"cannot create the plot directory {folder}: {exc}") from exc
+        raise TensoralgError(f"cannot create the plot directory {folder}: {exc}") from None
+    return folder
+
+
+def save(figures: Mapping[str, "Figure"], directory: str | Path, formats: Sequence[str] = FORMATS) -> list[Path]:
+    """Write each figure as ``directory/NAME.FORMAT``; returns the paths written."""
+    folder = plot_folder(directory)
     written = []
     for name, fig in figures.items():
         for fmt in formats:
             path = folder / f"{name}.{fmt}"
-            fig.savefig(path, format=fmt, dpi=120)
+            try:
+                fig.savefig(path, format=fmt, dpi=120)
+            except OSError as exc:
+                raise TensoralgError(f"cannot write {path}: {exc}") from None
             written.append(path)
     return written

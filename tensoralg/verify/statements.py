@@ -30,7 +30,7 @@ from itertools import product as cartesian
 
 from ..algebra.definitions import expand_definitions
 from ..algebra.exact import RATIONALS, evaluate_exact, random_instance
-from ..algebra.expr import Expr, canonical_tree, spaces_in, symbols_in
+from ..algebra.expr import Atom, Expr, canonical_tree, spaces_in, symbols_in
 from ..algebra.index_sets import is_bound, layers_needed, variables
 from ..algebra.normal_form import NormalForm, instantiate_heads
 from ..algebra.printing import to_unicode
@@ -153,11 +153,11 @@ def verify_rank(expr: Expr, k: dict, *, statement: str | None = None, seed: int 
     except TensoralgError as exc:
         return Verdict("ERROR", "exact", statement, str(exc), seconds=time.perf_counter() - start, kind="rank")
     if found is not None:
-        dims, rank, bound, used_seed = found
+        dims, rank, bound, used_seed, names = found
         cx = Counterexample(
             dims, used_seed, RATIONALS.name, (), str(rank), str(bound),
-            f"exact rank over ℚ of tensoralg.exact.random_instance(…, dims, seed={used_seed}, field='Q'): "
-            f"LHS = rank {rank}, RHS = the bound {size_text(k)} = {bound}",
+            f"exact rank over ℚ of tensoralg.algebra.exact.random_instance([{names}], dims, seed={used_seed}, "
+            f"field=field_named('Q')): LHS = rank {rank}, RHS = the bound {size_text(k)} = {bound}",
         )
         return Verdict(
             "REFUTED", "exact", statement,
@@ -174,7 +174,7 @@ def verify_rank(expr: Expr, k: dict, *, statement: str | None = None, seed: int 
 
 
 def _exact_rank_above(expr: Expr, k: dict, seed: int):
-    """Sizes, rank, bound and seed of an instance whose exact rank exceeds k, or None.
+    """Sizes, rank, bound, seed and symbol names of an instance whose exact rank exceeds k, or None.
 
     A sum over heads of unknown number is tried with 1, 2 and 3 heads in each layer it uses
     (the head counts are reported with the sizes)."""
@@ -188,8 +188,8 @@ def _exact_rank_above(expr: Expr, k: dict, seed: int):
         heads = tuple(max(n, named.get(l, 0)) for l in range(layers))
         found = _concrete_rank_above(canonical_tree(instantiate_heads(nf, heads, free)), k, seed)
         if found is not None:
-            dims, rank, bound, used = found
-            return {**{f"|H{l + 1}|": h for l, h in enumerate(heads)}, **dims}, rank, bound, used
+            dims, rank, bound, used, names = found
+            return {**{f"|H{l + 1}|": h for l, h in enumerate(heads)}, **dims}, rank, bound, used, names
     return None
 
 
@@ -214,7 +214,7 @@ def _concrete_rank_above(expr: Expr, k: dict, seed: int):
             values = random_instance(symbols, dims, s, RATIONALS)
             rank = evaluate_exact(expr, values, dims, RATIONALS).rank()
             if rank > bound:
-                return dims, rank, bound, s
+                return dims, rank, bound, s, ", ".join(to_unicode(Atom(x)) for x in sorted(values))
     return None
 
 
