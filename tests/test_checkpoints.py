@@ -169,6 +169,24 @@ def test_analyze_processes_by_default_and_reports_it(capsys):
     assert "weights processed (C21–C24" in capsys.readouterr().out
 
 
+def _skip_trigrams(capsys, *args) -> dict:
+    assert main(["skip-trigrams", *args, "--json", "--top", "10"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_skip_trigrams_read_a_layer_norm_model_after_processing(capsys):
+    """Its LayerNorm gains sit in front of W_Q, W_K, W_V and W_U: the triples of the raw matrices are
+    not the model's. Read from the checkpoint, they equal those of TransformerLens's processed weights."""
+    ours = _skip_trigrams(capsys, str(FIXTURES / "gpt2_fp32"))
+    theirs = _skip_trigrams(capsys, str(FIXTURES / "tl_processed.safetensors"))
+    assert ours["processing"] == ["fold_layer_norm", "center_writing_weights", "center_unembed",
+                                  "fold_value_biases", "drop_key_biases"] and theirs["processing"] == []
+    assert [t["ids"] for t in ours["triples"]] == [t["ids"] for t in theirs["triples"]]
+    np.testing.assert_allclose([t["effect"] for t in ours["triples"]], [t["effect"] for t in theirs["triples"]], atol=1e-4)
+    raw = _skip_trigrams(capsys, str(FIXTURES / "gpt2_fp32"), "--no-process")  # twin: unprocessed differs
+    assert raw["processing"] == [] and [t["ids"] for t in raw["triples"]] != [t["ids"] for t in theirs["triples"]]
+
+
 @pytest.mark.parametrize("to", ["tensoralg", "transformer-lens"])
 @pytest.mark.parametrize("suffix", [".safetensors", ".npz"])
 def test_convert_round_trips(tmp_path, capsys, to, suffix):
