@@ -201,6 +201,18 @@ def test_convert_round_trips(tmp_path, capsys, to, suffix):
     assert "wrote" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("to", ["tensoralg", "transformer-lens"])
+def test_convert_keeps_a_relu_activation(tmp_path, capsys, to):
+    """A GPT-2 checkpoint with activation_function relu converts to a file that still computes ReLU."""
+    source = _write_hf(tmp_path / "relu", _hf_arrays(), _config() | {"activation_function": "relu"}).parent
+    out = tmp_path / "out.safetensors"
+    assert main(["convert", str(source), str(out), "--to", to]) == 0
+    converted, original = load_checkpoint(out), load_checkpoint(source)
+    assert {m.activation for m in converted.mlps} == {"relu"}
+    np.testing.assert_allclose(logits(converted), logits(original), rtol=0, atol=1e-9)
+    assert np.abs(logits(original) - REFERENCE["logits_fp32"]).max() > 1e-3  # twin: ReLU is not GPT-2's GELU
+
+
 def test_convert_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "out.npz"
     out.write_bytes(b"")

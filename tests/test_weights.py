@@ -51,6 +51,32 @@ def test_round_trip_keeps_every_tensor_and_the_logits(tmp_path, naming, suffix):
 
 
 @pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+@pytest.mark.parametrize("naming", NAMINGS)
+def test_the_mlp_activation_is_saved_and_read_back(tmp_path, naming, suffix):
+    """A ReLU model written and read again is a ReLU model (read as GELU its logits differ: the twin)."""
+    model = full_model()
+    relu = with_weights(model, mlps=tuple(MLPLayer(m.W_in, m.W_out, m.b_in, m.b_out, activation="relu") for m in model.mlps))
+    path = tmp_path / f"relu{suffix}"
+    save_weights(relu, path, naming)
+    assert float(read_arrays(path)["config.activation"]) == 1.0
+    loaded = load_weights(path)
+    assert {m.activation for m in loaded.mlps} == {"relu"}
+    tokens = np.array([3, 1, 4, 1, 5])
+    np.testing.assert_allclose(forward(loaded, tokens).logits, forward(relu, tokens).logits, rtol=1e-12, atol=1e-12)
+    as_gelu = load_weights(path, activation="gelu")
+    assert np.abs(forward(as_gelu, tokens).logits - forward(relu, tokens).logits).max() > 1e-3
+    save_weights(model, tmp_path / f"gelu{suffix}", naming)  # GELU (gelu_new is the same function) is code 0
+    assert float(read_arrays(tmp_path / f"gelu{suffix}")["config.activation"]) == 0.0
+
+
+def test_a_file_holds_one_activation(tmp_path):
+    model = full_model()
+    mixed = with_weights(model, mlps=(model.mlps[0], MLPLayer(model.mlps[1].W_in, model.mlps[1].W_out, activation="relu")))
+    with pytest.raises(WeightsError, match="different activations"):
+        save_weights(mixed, tmp_path / "mixed.npz")
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
 def test_a_loaded_transformer_lens_file_expands_into_path_terms_that_sum_to_its_logits(tmp_path, suffix):
     from tensoralg.algebra.architecture import Architecture
     from tensoralg.paths.expansion import TermValues, iter_logit_terms
@@ -145,6 +171,7 @@ BAD_ARRAYS = [
     ("both-namings", lambda: _edit(_tl(), W_E=np.ones((4, 5))), ".npz", ["both W_E", "embed.W_E"]),
     ("string-dtype", lambda: _edit(_ours(), b_U=np.array(["a"] * 5)), ".npz", ["b_U has dtype <U1"]),
     ("bad-score-scale", lambda: _edit(_ours(), config__score_scale=np.array(-1.0)), ".npz", ["score_scale must be a positive number"]),
+    ("bad-activation", lambda: _edit(_ours(), config__activation=np.array(2.0)), ".npz", ["config.activation must be one of", "1 (relu)", "got 2"]),
 ]
 
 
