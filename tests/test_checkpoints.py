@@ -213,6 +213,34 @@ def test_convert_keeps_a_relu_activation(tmp_path, capsys, to):
     assert np.abs(logits(original) - REFERENCE["logits_fp32"]).max() > 1e-3  # twin: ReLU is not GPT-2's GELU
 
 
+def test_exact_gelu_checkpoint_and_the_activation_option(tmp_path, capsys):
+    """Hugging Face's (and TransformerLens's) "gelu" is the exact x·Φ(x), not GPT-2's tanh approximation."""
+    import math
+    from dataclasses import replace
+
+    from tensoralg.models.model import ACTIVATIONS
+
+    x = np.linspace(-6, 6, 49)
+    np.testing.assert_allclose(ACTIVATIONS["gelu_erf"](x), [v * (1 + math.erf(v / math.sqrt(2))) / 2 for v in x], rtol=0, atol=1e-15)
+    assert np.abs(ACTIVATIONS["gelu_erf"](x) - ACTIVATIONS["gelu_new"](x)).max() > 1e-4  # twin: not the approximation
+    source = _write_hf(tmp_path / "gelu", _hf_arrays(), _config() | {"activation_function": "gelu"}).parent
+    exact = load_checkpoint(source)
+    assert {m.activation for m in exact.mlps} == {"gelu_erf"}
+    by_hand = load_checkpoint(FIXTURES / "gpt2_fp32")
+    by_hand = replace(by_hand, mlps=tuple(replace(m, activation="gelu_erf") for m in by_hand.mlps))
+    np.testing.assert_allclose(logits(exact), logits(by_hand), rtol=0, atol=1e-12)
+    # A TransformerLens state dict does not record its act_fn: --activation gives it, and convert keeps it.
+    out = tmp_path / "relu.npz"
+    assert main(["convert", str(FIXTURES / "tl_unprocessed.safetensors"), str(out), "--activation", "relu"]) == 0
+    assert {m.activation for m in load_checkpoint(out).mlps} == {"relu"}
+    assert {m.activation for m in load_checkpoint(FIXTURES / "tl_unprocessed.safetensors", activation="gelu").mlps} == {"gelu_erf"}
+    capsys.readouterr()
+    assert main(["analyze", str(source), "--activation", "relu", "--no-behaviour"]) == 2
+    assert "contradicts the checkpoint's config.json" in capsys.readouterr().err
+    with pytest.raises(WeightsError, match="unknown activation 'swish'"):
+        load_checkpoint(FIXTURES / "tl_unprocessed.safetensors", activation="swish")
+
+
 def test_convert_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "out.npz"
     out.write_bytes(b"")

@@ -171,7 +171,7 @@ BAD_ARRAYS = [
     ("both-namings", lambda: _edit(_tl(), W_E=np.ones((4, 5))), ".npz", ["both W_E", "embed.W_E"]),
     ("string-dtype", lambda: _edit(_ours(), b_U=np.array(["a"] * 5)), ".npz", ["b_U has dtype <U1"]),
     ("bad-score-scale", lambda: _edit(_ours(), config__score_scale=np.array(-1.0)), ".npz", ["score_scale must be a positive number"]),
-    ("bad-activation", lambda: _edit(_ours(), config__activation=np.array(2.0)), ".npz", ["config.activation must be one of", "1 (relu)", "got 2"]),
+    ("bad-activation", lambda: _edit(_ours(), config__activation=np.array(7.0)), ".npz", ["config.activation must be one of", "1 (relu)", "got 7"]),
 ]
 
 

@@ -73,8 +73,10 @@ _HF_LAYER = (
 _HF_GLOBAL = (("wte.weight", ("V", "d")), ("wpe.weight", ("T", "d")), ("ln_f.weight", ("d",)), ("ln_f.bias", ("d",)))
 _HF_IGNORED = re.compile(r"h\.\d+\.attn\.(bias|masked_bias)$")
 _HF_KEY = re.compile(r"^(transformer\.)?(wte|wpe|ln_f|h\.\d+)\.")
-#: Hugging Face activation names → ours (GPT-2's is the tanh approximation, "gelu_new").
-_ACTIVATIONS = {"gelu_new": "gelu_new", "gelu_pytorch_tanh": "gelu_new", "relu": "relu"}
+#: Hugging Face (and TransformerLens ``act_fn``) activation names → ours: GPT-2's is the tanh
+#: approximation "gelu_new"; their "gelu" is the exact x·Φ(x), ours "gelu_erf".
+ACTIVATION_NAMES = {"gelu_new": "gelu_new", "gelu_pytorch_tanh": "gelu_new", "gelu": "gelu_erf", "relu": "relu"}
+_ACTIVATIONS = ACTIVATION_NAMES
 
 
 def layout_of(keys) -> str:
@@ -233,24 +235,34 @@ def load_checkpoint(
     heads: int | None = None,
     score_scale: float | None = None,
     layer_norm: bool | None = None,
+    activation: str | None = None,
 ) -> Model:
     """A :class:`Model` from a weights file or a checkpoint directory, in any of :data:`LAYOUTS`.
 
     ``heads`` gives a Hugging Face checkpoint's head count when it has no config.json;
-    ``score_scale`` and ``layer_norm`` override a tensoralg / TransformerLens file's config.
+    ``score_scale`` and ``layer_norm`` override a tensoralg / TransformerLens file's config;
+    ``activation`` (a name of :data:`ACTIVATION_NAMES`, e.g. a TransformerLens ``act_fn``) overrides
+    its ``config.activation`` (a Hugging Face checkpoint's comes from config.json and must agree).
     """
+    if activation is not None and activation not in ACTIVATION_NAMES:
+        raise WeightsError(f"unknown activation {activation!r}; expected one of {', '.join(ACTIVATION_NAMES)}")
+    ours = None if activation is None else ACTIVATION_NAMES[activation]
     weights = resolve(path)
     tensors = open_tensor_file(weights)
     if layout_of(tensors.shapes) == "hf_gpt2":
         if layer_norm is False:
             raise WeightsError("a Hugging Face GPT-2 checkpoint has LayerNorm parameters; LayerNorm cannot be switched off")
         model = from_hf_gpt2(tensors, read_config(weights), heads)
+        stored = {m.activation for m in model.mlps if m is not None}
+        if ours is not None and stored and stored != {ours}:
+            raise WeightsError(f"--activation {activation} contradicts the checkpoint's config.json "
+                               f"(activation_function {stored.pop()!r} in our naming)")
         if score_scale is None:
             return model
         if not (np.isfinite(score_scale) and score_scale > 0):
             raise WeightsError(f"the score scale must be a positive number; got {score_scale}")
         return replace(model, score_scale=float(score_scale))
-    model = model_from_file(tensors, score_scale=score_scale, layer_norm=layer_norm)
+    model = model_from_file(tensors, score_scale=score_scale, layer_norm=layer_norm, activation=ours)
     if heads is not None and any(n != heads for n in model.heads):
         raise WeightsError(f"inconsistent head count: --heads {heads} but the file's layers have {list(model.heads)} heads")
     return model

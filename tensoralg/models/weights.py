@@ -26,7 +26,8 @@ all: their presence means LayerNorm; a folded model (TransformerLens's LNPre) ha
 ``config.layer_norm`` = 1 or ``layer_norm=True``. W_pos, all biases, MLPs and config keys are
 optional; TransformerLens's buffers ``blocks.{l}.attn.mask`` and ``blocks.{l}.attn.IGNORE`` are
 ignored; any other key is an error. The MLP activation is the scalar ``config.activation``, a code
-from :data:`ACTIVATION_CODES` (0: GELU as GPT-2 computes it, the tanh approximation; 1: ReLU);
+from :data:`ACTIVATION_CODES` (0: GELU as GPT-2 computes it, the tanh approximation; 1: ReLU;
+2: the exact GELU x·Φ(x));
 without it (TransformerLens's own state dicts do not store it) the ``activation`` argument decides,
 default GELU as GPT-2 computes it.
 
@@ -62,7 +63,7 @@ NAMINGS = ("tensoralg", "transformer_lens")
 MAX_ABS = 1e6
 
 #: ``config.activation`` codes: the MLP nonlinearity a file's MLPs apply ("gelu" is GPT-2's tanh approximation).
-ACTIVATION_CODES: dict[int, str] = {0: "gelu", 1: "relu"}
+ACTIVATION_CODES: dict[int, str] = {0: "gelu", 1: "relu", 2: "gelu_erf"}
 
 
 def _activation_code(name: str) -> int:
