@@ -315,3 +315,60 @@ def test_transformer_lens_file_missing_a_layer_norm_parameter(tmp_path):
     safetensors.numpy.save_file(arrays, str(path))
     with pytest.raises(WeightsError, match="missing LayerNorm parameter blocks.1.ln1.w"):
         load_checkpoint(path)
+
+
+# --- sharded checkpoints (save_pretrained past max_shard_size) ---------------------------------------
+
+
+def _write_sharded(folder: Path, edit=None) -> Path:
+    """The fp32 fixture split as Hugging Face shards it: model-0000k-of-00002.safetensors and the index."""
+    arrays = _hf_arrays()
+    keys = sorted(arrays)
+    names = {key: f"model-0000{1 + (i >= len(keys) // 2)}-of-00002.safetensors" for i, key in enumerate(keys)}
+    index = {"metadata": {"total_size": 0}, "weight_map": names}
+    shards = {name: {k: arrays[k] for k in keys if names[k] == name} for name in set(names.values())}
+    if edit is not None:
+        edit(index, shards)
+    folder.mkdir()
+    for name, part in shards.items():
+        safetensors.numpy.save_file({k: np.ascontiguousarray(v) for k, v in part.items()}, str(folder / name))
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    (folder / "config.json").write_text(json.dumps(_config()))
+    return folder
+
+
+def test_sharded_checkpoint_reads_like_the_single_file(tmp_path, capsys):
+    folder = _write_sharded(tmp_path / "sharded")
+    np.testing.assert_allclose(logits(load_checkpoint(folder)), REFERENCE["logits_fp32"], rtol=0, atol=1e-4)
+    assert main(["analyze", str(folder), "--json", "--no-behaviour"]) == 0
+    copying = [row["copying"] for row in json.loads(capsys.readouterr().out)["heads"]]
+    np.testing.assert_allclose(copying, REFERENCE["tl_copying"].ravel(), atol=1e-3)
+    shard = next(folder.glob("model-00001-*.safetensors"))
+    assert main(["convert", str(folder), str(shard), "--force"]) == 2  # would overwrite what it reads
+    assert "OUT is the input file" in capsys.readouterr().err
+
+
+def _move_key(index, shards):  # the map says shard 2, the tensor is in shard 1
+    key = next(iter(shards["model-00001-of-00002.safetensors"]))
+    index["weight_map"][key] = "model-00002-of-00002.safetensors"
+
+
+SHARDED = [
+    ("missing-shard", lambda index, shards: shards.pop("model-00002-of-00002.safetensors"), "no such file"),
+    ("key-in-another-shard", _move_key, "which does not hold it"),
+    ("unlisted-key", lambda index, shards: shards["model-00001-of-00002.safetensors"].update(extra=np.ones(2)),
+     "holds extra, which weight_map gives to another shard or omits"),
+    ("path-outside", lambda index, shards: index["weight_map"].update({"transformer.wte.weight": "../x.safetensors"}),
+     "expected a .safetensors file name in the index's directory"),
+    ("no-weight-map", lambda index, shards: index.pop("weight_map"), "the index has no weight_map"),
+]
+
+
+@pytest.mark.parametrize("edit, fragment", [case[1:] for case in SHARDED], ids=[case[0] for case in SHARDED])
+def test_malformed_sharded_checkpoint_is_one_clear_error(tmp_path, capsys, edit, fragment):
+    folder = _write_sharded(tmp_path / "sharded", edit)
+    with pytest.raises(WeightsError, match="sharded checkpoint"):
+        load_checkpoint(folder)
+    assert main(["analyze", str(folder)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and fragment in captured.err

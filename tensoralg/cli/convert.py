@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import WeightsError
 from ..models.checkpoints import ACTIVATION_NAMES, load_checkpoint, resolve
+from ..models.tensor_files import source_files
 from ..models.processing import process_weights
 from ..models.registry import resolve as find_weights
 from ..models.weights import save_weights
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if target.exists() and not args.force:
         raise WeightsError(f"{target} exists; pass --force to overwrite it")
     source = find_weights(args.source).weights
-    if target.resolve() == resolve(source).resolve():
+    if target.resolve() in {path.resolve() for path in source_files(resolve(source))}:
         raise WeightsError(f"OUT is the input file {target}; write to another file")
     model = load_checkpoint(source, heads=args.heads, layer_norm=args.layer_norm, activation=args.activation)
     if args.process:

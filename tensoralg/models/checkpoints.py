@@ -88,15 +88,15 @@ def layout_of(keys) -> str:
 
 
 def resolve(path: str | Path) -> Path:
-    """The weights file itself, or ``model.safetensors`` / ``model.npz`` inside a directory."""
+    """The weights file itself, or ``model.safetensors`` / ``model.npz`` / the shards' ``model.safetensors.index.json``
+    inside a directory."""
     path = Path(path)
     if path.is_dir():
         for name in ("model.safetensors", "model.npz"):
             if (path / name).is_file():
                 return path / name
-        if (path / "model.safetensors.index.json").is_file():
-            raise WeightsError(f"{path} holds a sharded checkpoint (model.safetensors.index.json), which tensoralg does not read; "
-                               f"merge the shards into one model.safetensors")
+        if (path / "model.safetensors.index.json").is_file():  # sharded: the index names the shards
+            return path / "model.safetensors.index.json"
         raise WeightsError(f"{path} is a directory without model.safetensors or model.npz; name the weights file itself")
     return path
 

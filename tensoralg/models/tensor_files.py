@@ -91,9 +91,16 @@ class TensorFile:
         return array
 
 
+#: The index of a sharded safetensors checkpoint (Hugging Face ``save_pretrained`` past ``max_shard_size``).
+SHARD_INDEX = ".safetensors.index.json"
+
+
 def open_tensor_file(path: str | Path) -> TensorFile:
-    """Read and check the headers of a .safetensors or .npz file (no tensor data is read)."""
+    """Read and check the headers of a .safetensors or .npz file, or of every shard named by a
+    ``*.safetensors.index.json`` (no tensor data is read)."""
     path = Path(path)
+    if path.name.endswith(SHARD_INDEX) and path.is_file():
+        return _open_sharded(path)
     if path.suffix not in (".npz", ".safetensors"):
         raise WeightsError(f"unknown weights file type {path.suffix or '(none)'!r} for {path}: expected .npz or .safetensors (pickle-based formats are never read)")
     if path.is_dir():
@@ -110,6 +117,56 @@ def _shape(key: str, shape: object, where: str) -> tuple[int, ...]:
     if not isinstance(shape, (list, tuple)) or not all(type(n) is int and n >= 0 for n in shape):
         raise WeightsError(f"{where}: {key} declares shape {shape!r}; expected a list of non-negative integers")
     return tuple(shape)
+
+
+def source_files(path: str | Path) -> tuple[Path, ...]:
+    """The files a weights path reads: itself, and for a shard index the shards it names too."""
+    path = Path(path)
+    if not (path.name.endswith(SHARD_INDEX) and path.is_file()):
+        return (path,)
+    try:
+        weight_map = json.loads(path.read_text(encoding="utf-8")).get("weight_map") or {}
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        weight_map = {}
+    names = {name for name in weight_map.values() if isinstance(name, str)} if isinstance(weight_map, dict) else set()
+    return (path,) + tuple(path.parent / name for name in sorted(names))
+
+
+def _open_sharded(index: Path) -> TensorFile:
+    """The shards of ``index`` as one :class:`TensorFile`: its ``weight_map`` names, for each key, a
+    .safetensors file in the same directory; every shard's headers are checked, each key must lie in
+    the shard the map names, and a shard may hold no key the map does not give it."""
+    where = f"cannot read the sharded checkpoint {index}"
+    try:
+        weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError) as exc:
+        raise WeightsError(f"{where}: the index is not a JSON object ({exc})") from None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise WeightsError(f"{where}: the index has no weight_map (a JSON object from tensor names to shard files)")
+    shards: dict[str, list[str]] = {}
+    for key, name in weight_map.items():
+        if not (isinstance(name, str) and name.endswith(".safetensors") and Path(name).name == name and name not in (".", "..")):
+            raise WeightsError(f"{where}: weight_map gives {key} the shard {name!r}; expected a .safetensors file name "
+                               "in the index's directory")
+        shards.setdefault(name, []).append(key)
+    shapes: dict[str, tuple[int, ...]] = {}
+    dtypes: dict[str, str] = {}
+    readers: dict[str, Callable[[], np.ndarray]] = {}
+    for name, keys in shards.items():
+        try:
+            shard = open_tensor_file(index.parent / name)
+        except WeightsError as exc:
+            raise WeightsError(f"{where}: {exc}") from None
+        missing = sorted(set(keys) - set(shard.shapes))
+        if missing:
+            raise WeightsError(f"{where}: weight_map puts {missing[0]} in {name}, which does not hold it")
+        extra = sorted(set(shard.shapes) - set(keys))
+        if extra:
+            raise WeightsError(f"{where}: {name} holds {extra[0]}, which weight_map gives to another shard or omits")
+        for key in keys:
+            shapes[key], dtypes[key] = shard.shapes[key], shard.dtypes[key]
+            readers[key] = (lambda shard=shard, key=key: shard.read(key))
+    return TensorFile(index, shapes, dtypes, readers)
 
 
 def _open_safetensors(path: Path) -> TensorFile:
