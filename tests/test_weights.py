@@ -363,3 +363,20 @@ def test_safetensors_file_is_read_with_safetensors_numpy(tmp_path):
     path = tmp_path / "m.safetensors"
     save_weights(full_model(), path, "transformer_lens")
     assert safetensors.numpy.load_file(str(path))["embed.W_E"].shape == (9, 6)
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+def test_config_flags_and_codes_may_be_integers_or_booleans(tmp_path, suffix):
+    """np.savez(..., **{"config.layer_norm": True}) is how people write a flag: read as the number it is.
+    Only scalars: an integer tensor is still refused (the int case of BAD_FILES)."""
+    model = full_model()
+    relu = with_weights(model, mlps=tuple(MLPLayer(m.W_in, m.W_out, m.b_in, m.b_out, activation="relu") for m in model.mlps))
+    arrays = model_arrays(relu) | {"config.layer_norm": np.array(True), "config.activation": np.array(1, dtype=np.int32),
+                                   "config.score_scale": np.array(2, dtype=np.int64)}
+    path = tmp_path / f"ints{suffix}"
+    write_arrays(arrays, path)
+    loaded = load_weights(path)
+    assert (loaded.layer_norm, loaded.score_scale, {m.activation for m in loaded.mlps}) == (True, 2.0, {"relu"})
+    assert model_from_arrays(arrays).score_scale == 2.0
+    write_arrays(arrays | {"config.layer_norm": np.array(False)}, tmp_path / f"off{suffix}")
+    assert load_weights(tmp_path / f"off{suffix}").layer_norm is False  # False is read as 0, not ignored

@@ -50,6 +50,11 @@ _ITEMSIZE = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0":
              "I16": 2, "U16": 2, "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
              "C64": 8, "C128": 16}
 _NUMPY_NAMES = {"float16": "F16", "float32": "F32", "float64": "F64"}
+#: Integer and boolean dtypes (safetensors names → stored numpy dtype) read only as scalars, widened to
+#: float64: a config flag or code written as ``np.array(1)`` or ``True`` (an .npz member keeps numpy's name).
+SCALAR_DTYPES: Mapping[str, str] = {"BOOL": "?", "U8": "u1", "I8": "i1", "I16": "<i2", "U16": "<u2", "I32": "<i4",
+                                    "U32": "<u4", "I64": "<i8", "U64": "<u8"}
+_NUMPY_SCALAR_NAMES = {"bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"}
 #: safetensors refuses headers above 100 MB; so do we (a GPT-2 header is ~15 kB).
 MAX_HEADER = 100_000_000
 #: Deflate cannot expand more than 1032:1; a member claiming more is corrupt or a zip bomb.
@@ -79,6 +84,10 @@ class TensorFile:
 
     def read(self, key: str) -> np.ndarray:
         dtype = self.dtypes[key]
+        if dtype not in FLOAT_DTYPES and self.shapes[key] == () and (dtype in SCALAR_DTYPES or dtype in _NUMPY_SCALAR_NAMES):
+            scalar = np.array(float(self._readers[key]()), dtype=np.float64)  # an integer or boolean scalar
+            scalar.setflags(write=False)
+            return scalar
         if dtype not in FLOAT_DTYPES:
             raise WeightsError(f"{key} has dtype {dtype} in {self.path.name}; expected float16, bfloat16, float32 or float64")
         array = self._readers[key]()
@@ -217,7 +226,7 @@ def _open_safetensors(path: Path) -> TensorFile:
                 return np.zeros(shapes[key], FLOAT_DTYPES[dtypes[key]])
             if not mapped:
                 mapped.append(np.memmap(path, dtype=np.uint8, mode="r"))
-            return mapped[0][begin:end].view(FLOAT_DTYPES[dtypes[key]]).reshape(shapes[key])
+            return mapped[0][begin:end].view({**FLOAT_DTYPES, **SCALAR_DTYPES}[dtypes[key]]).reshape(shapes[key])
         return read
 
     return TensorFile(path, shapes, dtypes, {key: reader(key) for key in shapes})

@@ -246,6 +246,8 @@ def _convert(shapes: Mapping[str, tuple[int, ...]], read: Callable[[str], np.nda
     out = {}
     for key, our_key, transposed in _plan(shapes):
         value = read(key)
+        if np.ndim(value) == 0 and np.asarray(value).dtype.kind in "biu":  # a config flag or code written as an int or bool
+            value = np.asarray(value, dtype=np.float64)
         check_values(key, value)
         out[our_key] = _swap(value) if transposed else value
     return out
