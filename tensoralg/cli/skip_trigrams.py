@@ -64,7 +64,8 @@ def report(args: argparse.Namespace) -> dict:
 
 def _text(data: dict) -> str:
     lines = [f"skip-trigrams of {data['model']}" + (f", head {data['head']}" if data["head"] else ", all heads")
-             + f" (top {data['top']}, by combined effect α·o)", "",
+             + f" (top {data['top']}, by combined effect α·o)"
+             + (f"; weights processed (C21–C24): {', '.join(data['processing'])}" if data["processing"] else ""), "",
              f"{'rank':>4} {'effect':>8} {'head':>5} {'α[b,a]':>7} {'o[c,a]':>7}  a … b → c"]
     for i, t in enumerate(data["triples"], 1):
         mark = "" if t["planted"] is None else ("  (planted)" if t["planted"] else "")

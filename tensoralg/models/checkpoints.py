@@ -76,7 +76,6 @@ _HF_KEY = re.compile(r"^(transformer\.)?(wte|wpe|ln_f|h\.\d+)\.")
 #: Hugging Face (and TransformerLens ``act_fn``) activation names → ours: GPT-2's is the tanh
 #: approximation "gelu_new"; their "gelu" is the exact x·Φ(x), ours "gelu_erf".
 ACTIVATION_NAMES = {"gelu_new": "gelu_new", "gelu_pytorch_tanh": "gelu_new", "gelu": "gelu_erf", "relu": "relu"}
-_ACTIVATIONS = ACTIVATION_NAMES
 
 
 def layout_of(keys) -> str:
@@ -159,8 +158,8 @@ def from_hf_gpt2(tensors: TensorFile, config: Mapping | None = None, heads: int 
             raise WeightsError(f"{where} says {key} = {declared} but the checkpoint has {actual}")
     H = _hf_heads(config or None, heads, d, where)
     activation = config.get("activation_function", "gelu_new")
-    if activation not in _ACTIVATIONS:
-        raise WeightsError(f"{where}: activation_function {activation!r} is not supported; expected one of {', '.join(_ACTIVATIONS)}")
+    if activation not in ACTIVATION_NAMES:
+        raise WeightsError(f"{where}: activation_function {activation!r} is not supported; expected one of {', '.join(ACTIVATION_NAMES)}")
     if config.get("scale_attn_by_inverse_layer_idx"):
         raise WeightsError(f"{where}: scale_attn_by_inverse_layer_idx (a score scale per layer) is not supported")
     eps = config.get("layer_norm_epsilon", 1e-5)
@@ -202,7 +201,7 @@ def from_hf_gpt2(tensors: TensorFile, config: Mapping | None = None, heads: int 
         check_values(key, value)
         return value
 
-    return _assemble(read, n_layers, H, d, lm_head is not None, _ACTIVATIONS[activation], float(eps),
+    return _assemble(read, n_layers, H, d, lm_head is not None, ACTIVATION_NAMES[activation], float(eps),
                      scale=bool(config.get("scale_attn_weights", True)))
 
 
@@ -255,8 +254,8 @@ def load_checkpoint(
         model = from_hf_gpt2(tensors, read_config(weights), heads)
         stored = {m.activation for m in model.mlps if m is not None}
         if ours is not None and stored and stored != {ours}:
-            raise WeightsError(f"--activation {activation} contradicts the checkpoint's config.json "
-                               f"(activation_function {stored.pop()!r} in our naming)")
+            raise WeightsError(f"--activation {activation} ({ours}) contradicts the checkpoint's config.json, whose "
+                               f"activation_function gives {stored.pop()}")
         if score_scale is None:
             return model
         if not (np.isfinite(score_scale) and score_scale > 0):

@@ -74,7 +74,8 @@ class TensorFile:
 
     ``shapes[key]`` and ``dtypes[key]`` (safetensors names: F16, BF16, F32, F64, or the
     refused ones such as I64, BOOL, F8_E4M3, C64) come from the headers; :meth:`read` returns
-    a read-only float32 or float64 array and refuses any other dtype, naming the key.
+    a read-only float32 or float64 array and refuses any other dtype, naming the key (with
+    ``integer_scalars``, an integer or boolean scalar is read as a float64 number).
     """
 
     path: Path
@@ -82,9 +83,10 @@ class TensorFile:
     dtypes: Mapping[str, str]
     _readers: Mapping[str, Callable[[], np.ndarray]] = field(repr=False)
 
-    def read(self, key: str) -> np.ndarray:
+    def read(self, key: str, integer_scalars: bool = False) -> np.ndarray:
         dtype = self.dtypes[key]
-        if dtype not in FLOAT_DTYPES and self.shapes[key] == () and (dtype in SCALAR_DTYPES or dtype in _NUMPY_SCALAR_NAMES):
+        if (integer_scalars and dtype not in FLOAT_DTYPES and self.shapes[key] == ()
+                and (dtype in SCALAR_DTYPES or dtype in _NUMPY_SCALAR_NAMES)):
             scalar = np.array(float(self._readers[key]()), dtype=np.float64)  # an integer or boolean scalar
             scalar.setflags(write=False)
             return scalar

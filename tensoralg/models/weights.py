@@ -376,7 +376,7 @@ def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
 def model_from_file(tensors: TensorFile, **options) -> Model:
     """:func:`model_from_arrays` for an opened weights file: the structure is checked from the headers
     before any tensor is read, and tensors are read as views of the file where possible."""
-    return _model(_convert(tensors.shapes, tensors.read), **options)
+    return _model(_convert(tensors.shapes, lambda key: tensors.read(key, integer_scalars=True)), **options)
 
 
 def write_arrays(arrays: Mapping[str, np.ndarray], path: str | Path) -> None:
