@@ -169,6 +169,24 @@ def test_analyze_processes_by_default_and_reports_it(capsys):
     assert "weights processed (C21–C24" in capsys.readouterr().out
 
 
+def _skip_trigrams(capsys, *args) -> dict:
+    assert main(["skip-trigrams", *args, "--json", "--top", "10"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_skip_trigrams_read_a_layer_norm_model_after_processing(capsys):
+    """Its LayerNorm gains sit in front of W_Q, W_K, W_V and W_U: the triples of the raw matrices are
+    not the model's. Read from the checkpoint, they equal those of TransformerLens's processed weights."""
+    ours = _skip_trigrams(capsys, str(FIXTURES / "gpt2_fp32"))
+    theirs = _skip_trigrams(capsys, str(FIXTURES / "tl_processed.safetensors"))
+    assert ours["processing"] == ["fold_layer_norm", "center_writing_weights", "center_unembed",
+                                  "fold_value_biases", "drop_key_biases"] and theirs["processing"] == []
+    assert [t["ids"] for t in ours["triples"]] == [t["ids"] for t in theirs["triples"]]
+    np.testing.assert_allclose([t["effect"] for t in ours["triples"]], [t["effect"] for t in theirs["triples"]], atol=1e-4)
+    raw = _skip_trigrams(capsys, str(FIXTURES / "gpt2_fp32"), "--no-process")  # twin: unprocessed differs
+    assert raw["processing"] == [] and [t["ids"] for t in raw["triples"]] != [t["ids"] for t in theirs["triples"]]
+
+
 @pytest.mark.parametrize("to", ["tensoralg", "transformer-lens"])
 @pytest.mark.parametrize("suffix", [".safetensors", ".npz"])
 def test_convert_round_trips(tmp_path, capsys, to, suffix):
@@ -194,6 +212,46 @@ def test_written_weights_have_the_mode_of_any_new_file(tmp_path, capsys, suffix)
         os.umask(umask)
     assert (tmp_path / f"out{suffix}").stat().st_mode & 0o777 == 0o644  # not safetensors' 0o600 temporary file
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("to", ["tensoralg", "transformer-lens"])
+def test_convert_keeps_a_relu_activation(tmp_path, capsys, to):
+    """A GPT-2 checkpoint with activation_function relu converts to a file that still computes ReLU."""
+    source = _write_hf(tmp_path / "relu", _hf_arrays(), _config() | {"activation_function": "relu"}).parent
+    out = tmp_path / "out.safetensors"
+    assert main(["convert", str(source), str(out), "--to", to]) == 0
+    converted, original = load_checkpoint(out), load_checkpoint(source)
+    assert {m.activation for m in converted.mlps} == {"relu"}
+    np.testing.assert_allclose(logits(converted), logits(original), rtol=0, atol=1e-9)
+    assert np.abs(logits(original) - REFERENCE["logits_fp32"]).max() > 1e-3  # twin: ReLU is not GPT-2's GELU
+
+
+def test_exact_gelu_checkpoint_and_the_activation_option(tmp_path, capsys):
+    """Hugging Face's (and TransformerLens's) "gelu" is the exact x·Φ(x), not GPT-2's tanh approximation."""
+    import math
+    from dataclasses import replace
+
+    from tensoralg.models.model import ACTIVATIONS
+
+    x = np.linspace(-6, 6, 49)
+    np.testing.assert_allclose(ACTIVATIONS["gelu_erf"](x), [v * (1 + math.erf(v / math.sqrt(2))) / 2 for v in x], rtol=0, atol=1e-15)
+    assert np.abs(ACTIVATIONS["gelu_erf"](x) - ACTIVATIONS["gelu_new"](x)).max() > 1e-4  # twin: not the approximation
+    source = _write_hf(tmp_path / "gelu", _hf_arrays(), _config() | {"activation_function": "gelu"}).parent
+    exact = load_checkpoint(source)
+    assert {m.activation for m in exact.mlps} == {"gelu_erf"}
+    by_hand = load_checkpoint(FIXTURES / "gpt2_fp32")
+    by_hand = replace(by_hand, mlps=tuple(replace(m, activation="gelu_erf") for m in by_hand.mlps))
+    np.testing.assert_allclose(logits(exact), logits(by_hand), rtol=0, atol=1e-12)
+    # A TransformerLens state dict does not record its act_fn: --activation gives it, and convert keeps it.
+    out = tmp_path / "relu.npz"
+    assert main(["convert", str(FIXTURES / "tl_unprocessed.safetensors"), str(out), "--activation", "relu"]) == 0
+    assert {m.activation for m in load_checkpoint(out).mlps} == {"relu"}
+    assert {m.activation for m in load_checkpoint(FIXTURES / "tl_unprocessed.safetensors", activation="gelu").mlps} == {"gelu_erf"}
+    capsys.readouterr()
+    assert main(["analyze", str(source), "--activation", "relu", "--no-behaviour"]) == 2
+    assert "contradicts the checkpoint's config.json" in capsys.readouterr().err
+    with pytest.raises(WeightsError, match="unknown activation 'swish'"):
+        load_checkpoint(FIXTURES / "tl_unprocessed.safetensors", activation="swish")
 
 
 def test_convert_refuses_to_overwrite(tmp_path, capsys):
@@ -270,3 +328,60 @@ def test_transformer_lens_file_missing_a_layer_norm_parameter(tmp_path):
     safetensors.numpy.save_file(arrays, str(path))
     with pytest.raises(WeightsError, match="missing LayerNorm parameter blocks.1.ln1.w"):
         load_checkpoint(path)
+
+
+# --- sharded checkpoints (save_pretrained past max_shard_size) ---------------------------------------
+
+
+def _write_sharded(folder: Path, edit=None) -> Path:
+    """The fp32 fixture split as Hugging Face shards it: model-0000k-of-00002.safetensors and the index."""
+    arrays = _hf_arrays()
+    keys = sorted(arrays)
+    names = {key: f"model-0000{1 + (i >= len(keys) // 2)}-of-00002.safetensors" for i, key in enumerate(keys)}
+    index = {"metadata": {"total_size": 0}, "weight_map": names}
+    shards = {name: {k: arrays[k] for k in keys if names[k] == name} for name in set(names.values())}
+    if edit is not None:
+        edit(index, shards)
+    folder.mkdir()
+    for name, part in shards.items():
+        safetensors.numpy.save_file({k: np.ascontiguousarray(v) for k, v in part.items()}, str(folder / name))
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+    (folder / "config.json").write_text(json.dumps(_config()))
+    return folder
+
+
+def test_sharded_checkpoint_reads_like_the_single_file(tmp_path, capsys):
+    folder = _write_sharded(tmp_path / "sharded")
+    np.testing.assert_allclose(logits(load_checkpoint(folder)), REFERENCE["logits_fp32"], rtol=0, atol=1e-4)
+    assert main(["analyze", str(folder), "--json", "--no-behaviour"]) == 0
+    copying = [row["copying"] for row in json.loads(capsys.readouterr().out)["heads"]]
+    np.testing.assert_allclose(copying, REFERENCE["tl_copying"].ravel(), atol=1e-3)
+    shard = next(folder.glob("model-00001-*.safetensors"))
+    assert main(["convert", str(folder), str(shard), "--force"]) == 2  # would overwrite what it reads
+    assert "OUT is the input file" in capsys.readouterr().err
+
+
+def _move_key(index, shards):  # the map says shard 2, the tensor is in shard 1
+    key = next(iter(shards["model-00001-of-00002.safetensors"]))
+    index["weight_map"][key] = "model-00002-of-00002.safetensors"
+
+
+SHARDED = [
+    ("missing-shard", lambda index, shards: shards.pop("model-00002-of-00002.safetensors"), "no such file"),
+    ("key-in-another-shard", _move_key, "which does not hold it"),
+    ("unlisted-key", lambda index, shards: shards["model-00001-of-00002.safetensors"].update(extra=np.ones(2)),
+     "holds extra, which weight_map gives to another shard or omits"),
+    ("path-outside", lambda index, shards: index["weight_map"].update({"transformer.wte.weight": "../x.safetensors"}),
+     "expected a .safetensors file name in the index's directory"),
+    ("no-weight-map", lambda index, shards: index.pop("weight_map"), "the index has no weight_map"),
+]
+
+
+@pytest.mark.parametrize("edit, fragment", [case[1:] for case in SHARDED], ids=[case[0] for case in SHARDED])
+def test_malformed_sharded_checkpoint_is_one_clear_error(tmp_path, capsys, edit, fragment):
+    folder = _write_sharded(tmp_path / "sharded", edit)
+    with pytest.raises(WeightsError, match="sharded checkpoint"):
+        load_checkpoint(folder)
+    assert main(["analyze", str(folder)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and fragment in captured.err

@@ -51,6 +51,32 @@ def test_round_trip_keeps_every_tensor_and_the_logits(tmp_path, naming, suffix):
 
 
 @pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+@pytest.mark.parametrize("naming", NAMINGS)
+def test_the_mlp_activation_is_saved_and_read_back(tmp_path, naming, suffix):
+    """A ReLU model written and read again is a ReLU model (read as GELU its logits differ: the twin)."""
+    model = full_model()
+    relu = with_weights(model, mlps=tuple(MLPLayer(m.W_in, m.W_out, m.b_in, m.b_out, activation="relu") for m in model.mlps))
+    path = tmp_path / f"relu{suffix}"
+    save_weights(relu, path, naming)
+    assert float(read_arrays(path)["config.activation"]) == 1.0
+    loaded = load_weights(path)
+    assert {m.activation for m in loaded.mlps} == {"relu"}
+    tokens = np.array([3, 1, 4, 1, 5])
+    np.testing.assert_allclose(forward(loaded, tokens).logits, forward(relu, tokens).logits, rtol=1e-12, atol=1e-12)
+    as_gelu = load_weights(path, activation="gelu")
+    assert np.abs(forward(as_gelu, tokens).logits - forward(relu, tokens).logits).max() > 1e-3
+    save_weights(model, tmp_path / f"gelu{suffix}", naming)  # GELU (gelu_new is the same function) is code 0
+    assert float(read_arrays(tmp_path / f"gelu{suffix}")["config.activation"]) == 0.0
+
+
+def test_a_file_holds_one_activation(tmp_path):
+    model = full_model()
+    mixed = with_weights(model, mlps=(model.mlps[0], MLPLayer(model.mlps[1].W_in, model.mlps[1].W_out, activation="relu")))
+    with pytest.raises(WeightsError, match="different activations"):
+        save_weights(mixed, tmp_path / "mixed.npz")
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
 def test_a_loaded_transformer_lens_file_expands_into_path_terms_that_sum_to_its_logits(tmp_path, suffix):
     from tensoralg.algebra.architecture import Architecture
     from tensoralg.paths.expansion import TermValues, iter_logit_terms
@@ -145,6 +171,7 @@ BAD_ARRAYS = [
     ("both-namings", lambda: _edit(_tl(), W_E=np.ones((4, 5))), ".npz", ["both W_E", "embed.W_E"]),
     ("string-dtype", lambda: _edit(_ours(), b_U=np.array(["a"] * 5)), ".npz", ["b_U has dtype <U1"]),
     ("bad-score-scale", lambda: _edit(_ours(), config__score_scale=np.array(-1.0)), ".npz", ["score_scale must be a positive number"]),
+    ("bad-activation", lambda: _edit(_ours(), config__activation=np.array(7.0)), ".npz", ["config.activation must be one of", "1 (relu)", "got 7"]),
 ]
 
 
@@ -336,3 +363,20 @@ def test_safetensors_file_is_read_with_safetensors_numpy(tmp_path):
     path = tmp_path / "m.safetensors"
     save_weights(full_model(), path, "transformer_lens")
     assert safetensors.numpy.load_file(str(path))["embed.W_E"].shape == (9, 6)
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+def test_config_flags_and_codes_may_be_integers_or_booleans(tmp_path, suffix):
+    """np.savez(..., **{"config.layer_norm": True}) is how people write a flag: read as the number it is.
+    Only scalars: an integer tensor is still refused (the int case of BAD_FILES)."""
+    model = full_model()
+    relu = with_weights(model, mlps=tuple(MLPLayer(m.W_in, m.W_out, m.b_in, m.b_out, activation="relu") for m in model.mlps))
+    arrays = model_arrays(relu) | {"config.layer_norm": np.array(True), "config.activation": np.array(1, dtype=np.int32),
+                                   "config.score_scale": np.array(2, dtype=np.int64)}
+    path = tmp_path / f"ints{suffix}"
+    write_arrays(arrays, path)
+    loaded = load_weights(path)
+    assert (loaded.layer_norm, loaded.score_scale, {m.activation for m in loaded.mlps}) == (True, 2.0, {"relu"})
+    assert model_from_arrays(arrays).score_scale == 2.0
+    write_arrays(arrays | {"config.layer_norm": np.array(False)}, tmp_path / f"off{suffix}")
+    assert load_weights(tmp_path / f"off{suffix}").layer_norm is False  # False is read as 0, not ignored

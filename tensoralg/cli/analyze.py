@@ -26,6 +26,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ..models.checkpoints import ACTIVATION_NAMES
 from ..models.circuits import FullCircuit, copying_scores, eigenvalue_scores, head_weights, label, ov_circuits, qk_circuits, qk_frame
 from ..models.composition import composition_scores
 from ..errors import TensoralgError
@@ -62,6 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random tokens and the composition baseline (default 0)")
     parser.add_argument("--score-scale", type=float, default=None, metavar="S", help="override s in softmax*(s·S) (default: the file's, else 1/√d_head)")
     parser.add_argument("--layer-norm", action="store_true", default=None, help="apply parameter-free LayerNorm in forward passes")
+    parser.add_argument("--activation", choices=sorted(ACTIVATION_NAMES), default=None,
+                        help="MLP nonlinearity of a tensoralg/TransformerLens file that does not record it (its act_fn; default gelu_new)")
     parser.add_argument("--plots", metavar="DIR", help="also draw the figures (PNG and SVG) into DIR (needs tensoralg[plot])")
     parser.add_argument("--token", metavar="T", help="also list, per head, the tokens the full OV circuit raises most when the head attends to T "
                         "(a token id, or a string of --vocab)")
@@ -112,7 +115,8 @@ def source(args: argparse.Namespace) -> WeightsSource:
 
 def load_model(args: argparse.Namespace) -> Model:
     """The model the report is about: the checkpoint, processed (STANDARD steps) when it has LayerNorm."""
-    model = source(args).load(heads=args.heads, score_scale=args.score_scale, layer_norm=args.layer_norm)
+    model = source(args).load(heads=args.heads, score_scale=args.score_scale, layer_norm=args.layer_norm,
+                              activation=getattr(args, "activation", None))
     return process_weights(model) if model.layer_norm and not args.no_process else model
 
 

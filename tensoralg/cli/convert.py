@@ -13,7 +13,8 @@ import argparse
 from pathlib import Path
 
 from ..errors import WeightsError
-from ..models.checkpoints import load_checkpoint, resolve
+from ..models.checkpoints import ACTIVATION_NAMES, load_checkpoint, resolve
+from ..models.tensor_files import source_files
 from ..models.processing import process_weights
 from ..models.registry import resolve as find_weights
 from ..models.weights import save_weights
@@ -33,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="heads per layer of a Hugging Face checkpoint without config.json")
     parser.add_argument("--layer-norm", action="store_true", default=None,
                         help="the input is a folded LayerNorm model without LayerNorm parameters (TransformerLens's LNPre)")
+    parser.add_argument("--activation", choices=sorted(ACTIVATION_NAMES), default=None,
+                        help="MLP nonlinearity of an input that does not record it (a TransformerLens act_fn; default gelu_new)")
     parser.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
     parser.set_defaults(handler=run)
 
@@ -45,9 +48,9 @@ def run(args: argparse.Namespace) -> int:
     if target.exists() and not args.force:
         raise WeightsError(f"{target} exists; pass --force to overwrite it")
     source = find_weights(args.source).weights
-    if target.resolve() == resolve(source).resolve():
+    if target.resolve() in {path.resolve() for path in source_files(resolve(source))}:
         raise WeightsError(f"OUT is the input file {target}; write to another file")
-    model = load_checkpoint(source, heads=args.heads, layer_norm=args.layer_norm)
+    model = load_checkpoint(source, heads=args.heads, layer_norm=args.layer_norm, activation=args.activation)
     if args.process:
         model = process_weights(model)
     save_weights(model, target, TARGETS[args.to])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..models.processing import STANDARD, process_weights
 from ..models.registry import resolve
 from ..models.skip_trigrams import parse_head, recall, skip_trigrams
 from . import non_negative_int
@@ -25,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--head", type=str, default=None, metavar="L.H", help="read one head only, e.g. 0.3")
     parser.add_argument("--top", type=non_negative_int, default=None, metavar="K",
                         help="triples to list (default: the number planted, else 20)")
+    parser.add_argument("--no-process", action="store_true",
+                        help="read a LayerNorm model's weights as stored (default: after the standard processing)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run)
 
@@ -32,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def report(args: argparse.Namespace) -> dict:
     source = resolve(args.model)
     model = source.load()
+    process = model.layer_norm and not args.no_process
+    if process:
+        model = process_weights(model)
     planted = (source.card or {}).get("triples") or []
     top = args.top if args.top is not None else (len(planted) or 20)
     head = None if args.head is None else parse_head(args.head)
@@ -43,6 +49,7 @@ def report(args: argparse.Namespace) -> dict:
         "model": source.name,
         "head": None if head is None else f"{head[0]}.{head[1]}",
         "top": top,
+        "processing": [step.__name__ for step in STANDARD] if process else [],
         "triples": [
             {"a": name(t.source), "b": name(t.destination), "c": name(t.output),
              "ids": [t.source, t.destination, t.output], "text": t.words(vocabulary), "effect": round(t.effect, 6),
@@ -57,7 +64,8 @@ def report(args: argparse.Namespace) -> dict:
 
 def _text(data: dict) -> str:
     lines = [f"skip-trigrams of {data['model']}" + (f", head {data['head']}" if data["head"] else ", all heads")
-             + f" (top {data['top']}, by combined effect α·o)", "",
+             + f" (top {data['top']}, by combined effect α·o)"
+             + (f"; weights processed (C21–C24): {', '.join(data['processing'])}" if data["processing"] else ""), "",
              f"{'rank':>4} {'effect':>8} {'head':>5} {'α[b,a]':>7} {'o[c,a]':>7}  a … b → c"]
     for i, t in enumerate(data["triples"], 1):
         mark = "" if t["planted"] is None else ("  (planted)" if t["planted"] else "")

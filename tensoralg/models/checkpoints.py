@@ -73,8 +73,9 @@ _HF_LAYER = (
 _HF_GLOBAL = (("wte.weight", ("V", "d")), ("wpe.weight", ("T", "d")), ("ln_f.weight", ("d",)), ("ln_f.bias", ("d",)))
 _HF_IGNORED = re.compile(r"h\.\d+\.attn\.(bias|masked_bias)$")
 _HF_KEY = re.compile(r"^(transformer\.)?(wte|wpe|ln_f|h\.\d+)\.")
-#: Hugging Face activation names → ours (GPT-2's is the tanh approximation, "gelu_new").
-_ACTIVATIONS = {"gelu_new": "gelu_new", "gelu_pytorch_tanh": "gelu_new", "relu": "relu"}
+#: Hugging Face (and TransformerLens ``act_fn``) activation names → ours: GPT-2's is the tanh
+#: approximation "gelu_new"; their "gelu" is the exact x·Φ(x), ours "gelu_erf".
+ACTIVATION_NAMES = {"gelu_new": "gelu_new", "gelu_pytorch_tanh": "gelu_new", "gelu": "gelu_erf", "relu": "relu"}
 
 
 def layout_of(keys) -> str:
@@ -86,15 +87,15 @@ def layout_of(keys) -> str:
 
 
 def resolve(path: str | Path) -> Path:
-    """The weights file itself, or ``model.safetensors`` / ``model.npz`` inside a directory."""
+    """The weights file itself, or ``model.safetensors`` / ``model.npz`` / the shards' ``model.safetensors.index.json``
+    inside a directory."""
     path = Path(path)
     if path.is_dir():
         for name in ("model.safetensors", "model.npz"):
             if (path / name).is_file():
                 return path / name
-        if (path / "model.safetensors.index.json").is_file():
-            raise WeightsError(f"{path} holds a sharded checkpoint (model.safetensors.index.json), which tensoralg does not read; "
-                               f"merge the shards into one model.safetensors")
+        if (path / "model.safetensors.index.json").is_file():  # sharded: the index names the shards
+            return path / "model.safetensors.index.json"
         raise WeightsError(f"{path} is a directory without model.safetensors or model.npz; name the weights file itself")
     return path
 
@@ -157,8 +158,8 @@ def from_hf_gpt2(tensors: TensorFile, config: Mapping | None = None, heads: int 
             raise WeightsError(f"{where} says {key} = {declared} but the checkpoint has {actual}")
     H = _hf_heads(config or None, heads, d, where)
     activation = config.get("activation_function", "gelu_new")
-    if activation not in _ACTIVATIONS:
-        raise WeightsError(f"{where}: activation_function {activation!r} is not supported; expected one of {', '.join(_ACTIVATIONS)}")
+    if activation not in ACTIVATION_NAMES:
+        raise WeightsError(f"{where}: activation_function {activation!r} is not supported; expected one of {', '.join(ACTIVATION_NAMES)}")
     if config.get("scale_attn_by_inverse_layer_idx"):
         raise WeightsError(f"{where}: scale_attn_by_inverse_layer_idx (a score scale per layer) is not supported")
     eps = config.get("layer_norm_epsilon", 1e-5)
@@ -200,7 +201,7 @@ def from_hf_gpt2(tensors: TensorFile, config: Mapping | None = None, heads: int 
         check_values(key, value)
         return value
 
-    return _assemble(read, n_layers, H, d, lm_head is not None, _ACTIVATIONS[activation], float(eps),
+    return _assemble(read, n_layers, H, d, lm_head is not None, ACTIVATION_NAMES[activation], float(eps),
                      scale=bool(config.get("scale_attn_weights", True)))
 
 
@@ -233,24 +234,34 @@ def load_checkpoint(
     heads: int | None = None,
     score_scale: float | None = None,
     layer_norm: bool | None = None,
+    activation: str | None = None,
 ) -> Model:
     """A :class:`Model` from a weights file or a checkpoint directory, in any of :data:`LAYOUTS`.
 
     ``heads`` gives a Hugging Face checkpoint's head count when it has no config.json;
-    ``score_scale`` and ``layer_norm`` override a tensoralg / TransformerLens file's config.
+    ``score_scale`` and ``layer_norm`` override a tensoralg / TransformerLens file's config;
+    ``activation`` (a name of :data:`ACTIVATION_NAMES`, e.g. a TransformerLens ``act_fn``) overrides
+    its ``config.activation`` (a Hugging Face checkpoint's comes from config.json and must agree).
     """
+    if activation is not None and activation not in ACTIVATION_NAMES:
+        raise WeightsError(f"unknown activation {activation!r}; expected one of {', '.join(ACTIVATION_NAMES)}")
+    ours = None if activation is None else ACTIVATION_NAMES[activation]
     weights = resolve(path)
     tensors = open_tensor_file(weights)
     if layout_of(tensors.shapes) == "hf_gpt2":
         if layer_norm is False:
             raise WeightsError("a Hugging Face GPT-2 checkpoint has LayerNorm parameters; LayerNorm cannot be switched off")
         model = from_hf_gpt2(tensors, read_config(weights), heads)
+        stored = {m.activation for m in model.mlps if m is not None}
+        if ours is not None and stored and stored != {ours}:
+            raise WeightsError(f"--activation {activation} ({ours}) contradicts the checkpoint's config.json, whose "
+                               f"activation_function gives {stored.pop()}")
         if score_scale is None:
             return model
         if not (np.isfinite(score_scale) and score_scale > 0):
             raise WeightsError(f"the score scale must be a positive number; got {score_scale}")
         return replace(model, score_scale=float(score_scale))
-    model = model_from_file(tensors, score_scale=score_scale, layer_norm=layer_norm)
+    model = model_from_file(tensors, score_scale=score_scale, layer_norm=layer_norm, activation=ours)
     if heads is not None and any(n != heads for n in model.heads):
         raise WeightsError(f"inconsistent head count: --heads {heads} but the file's layers have {list(model.heads)} heads")
     return model

@@ -127,9 +127,16 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x**3)))
 
 
-#: "gelu" is GPT-2's tanh approximation (Hugging Face's and TransformerLens's ``gelu_new``), also known by that name.
+def _gelu_erf(x: np.ndarray) -> np.ndarray:
+    from scipy.special import erf
+
+    return 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+
+
+#: "gelu" is GPT-2's tanh approximation (Hugging Face's and TransformerLens's ``gelu_new``), also known by that name;
+#: "gelu_erf" is the exact x·Φ(x) (what Hugging Face and TransformerLens call ``gelu``).
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "gelu": _gelu, "gelu_new": _gelu, "relu": lambda x: np.maximum(x, 0.0),
+    "gelu": _gelu, "gelu_new": _gelu, "gelu_erf": _gelu_erf, "relu": lambda x: np.maximum(x, 0.0),
 }
 
 

@@ -50,6 +50,11 @@ _ITEMSIZE = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "F8_E8M0":
              "I16": 2, "U16": 2, "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
              "C64": 8, "C128": 16}
 _NUMPY_NAMES = {"float16": "F16", "float32": "F32", "float64": "F64"}
+#: Integer and boolean dtypes (safetensors names → stored numpy dtype) read only as scalars, widened to
+#: float64: a config flag or code written as ``np.array(1)`` or ``True`` (an .npz member keeps numpy's name).
+SCALAR_DTYPES: Mapping[str, str] = {"BOOL": "?", "U8": "u1", "I8": "i1", "I16": "<i2", "U16": "<u2", "I32": "<i4",
+                                    "U32": "<u4", "I64": "<i8", "U64": "<u8"}
+_NUMPY_SCALAR_NAMES = {"bool", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64"}
 #: safetensors refuses headers above 100 MB; so do we (a GPT-2 header is ~15 kB).
 MAX_HEADER = 100_000_000
 #: Deflate cannot expand more than 1032:1; a member claiming more is corrupt or a zip bomb.
@@ -87,7 +92,8 @@ class TensorFile:
 
     ``shapes[key]`` and ``dtypes[key]`` (safetensors names: F16, BF16, F32, F64, or the
     refused ones such as I64, BOOL, F8_E4M3, C64) come from the headers; :meth:`read` returns
-    a read-only float32 or float64 array and refuses any other dtype, naming the key.
+    a read-only float32 or float64 array and refuses any other dtype, naming the key (with
+    ``integer_scalars``, an integer or boolean scalar is read as a float64 number).
     """
 
     path: Path
@@ -95,8 +101,13 @@ class TensorFile:
     dtypes: Mapping[str, str]
     _readers: Mapping[str, Callable[[], np.ndarray]] = field(repr=False)
 
-    def read(self, key: str) -> np.ndarray:
+    def read(self, key: str, integer_scalars: bool = False) -> np.ndarray:
         dtype = self.dtypes[key]
+        if (integer_scalars and dtype not in FLOAT_DTYPES and self.shapes[key] == ()
+                and (dtype in SCALAR_DTYPES or dtype in _NUMPY_SCALAR_NAMES)):
+            scalar = np.array(float(self._readers[key]()), dtype=np.float64)  # an integer or boolean scalar
+            scalar.setflags(write=False)
+            return scalar
         if dtype not in FLOAT_DTYPES:
             raise WeightsError(f"{key} has dtype {dtype} in {self.path.name}; expected float16, bfloat16, float32 or float64")
         array = self._readers[key]()
@@ -109,9 +120,16 @@ class TensorFile:
         return array
 
 
+#: The index of a sharded safetensors checkpoint (Hugging Face ``save_pretrained`` past ``max_shard_size``).
+SHARD_INDEX = ".safetensors.index.json"
+
+
 def open_tensor_file(path: str | Path) -> TensorFile:
-    """Read and check the headers of a .safetensors or .npz file (no tensor data is read)."""
+    """Read and check the headers of a .safetensors or .npz file, or of every shard named by a
+    ``*.safetensors.index.json`` (no tensor data is read)."""
     path = Path(path)
+    if path.name.endswith(SHARD_INDEX) and path.is_file():
+        return _open_sharded(path)
     if path.suffix not in (".npz", ".safetensors"):
         raise WeightsError(f"unknown weights file type {path.suffix or '(none)'!r} for {path}: expected .npz or .safetensors (pickle-based formats are never read)")
     if path.is_dir():
@@ -128,6 +146,56 @@ def _shape(key: str, shape: object, where: str) -> tuple[int, ...]:
     if not isinstance(shape, (list, tuple)) or not all(type(n) is int and n >= 0 for n in shape):
         raise WeightsError(f"{where}: {key} declares shape {shape!r}; expected a list of non-negative integers")
     return tuple(shape)
+
+
+def source_files(path: str | Path) -> tuple[Path, ...]:
+    """The files a weights path reads: itself, and for a shard index the shards it names too."""
+    path = Path(path)
+    if not (path.name.endswith(SHARD_INDEX) and path.is_file()):
+        return (path,)
+    try:
+        weight_map = json.loads(path.read_text(encoding="utf-8")).get("weight_map") or {}
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        weight_map = {}
+    names = {name for name in weight_map.values() if isinstance(name, str)} if isinstance(weight_map, dict) else set()
+    return (path,) + tuple(path.parent / name for name in sorted(names))
+
+
+def _open_sharded(index: Path) -> TensorFile:
+    """The shards of ``index`` as one :class:`TensorFile`: its ``weight_map`` names, for each key, a
+    .safetensors file in the same directory; every shard's headers are checked, each key must lie in
+    the shard the map names, and a shard may hold no key the map does not give it."""
+    where = f"cannot read the sharded checkpoint {index}"
+    try:
+        weight_map = json.loads(index.read_text(encoding="utf-8")).get("weight_map")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError) as exc:
+        raise WeightsError(f"{where}: the index is not a JSON object ({exc})") from None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise WeightsError(f"{where}: the index has no weight_map (a JSON object from tensor names to shard files)")
+    shards: dict[str, list[str]] = {}
+    for key, name in weight_map.items():
+        if not (isinstance(name, str) and name.endswith(".safetensors") and Path(name).name == name and name not in (".", "..")):
+            raise WeightsError(f"{where}: weight_map gives {key} the shard {name!r}; expected a .safetensors file name "
+                               "in the index's directory")
+        shards.setdefault(name, []).append(key)
+    shapes: dict[str, tuple[int, ...]] = {}
+    dtypes: dict[str, str] = {}
+    readers: dict[str, Callable[[], np.ndarray]] = {}
+    for name, keys in shards.items():
+        try:
+            shard = open_tensor_file(index.parent / name)
+        except WeightsError as exc:
+            raise WeightsError(f"{where}: {exc}") from None
+        missing = sorted(set(keys) - set(shard.shapes))
+        if missing:
+            raise WeightsError(f"{where}: weight_map puts {missing[0]} in {name}, which does not hold it")
+        extra = sorted(set(shard.shapes) - set(keys))
+        if extra:
+            raise WeightsError(f"{where}: {name} holds {extra[0]}, which weight_map gives to another shard or omits")
+        for key in keys:
+            shapes[key], dtypes[key] = shard.shapes[key], shard.dtypes[key]
+            readers[key] = (lambda shard=shard, key=key: shard.read(key))
+    return TensorFile(index, shapes, dtypes, readers)
 
 
 def _open_safetensors(path: Path) -> TensorFile:
@@ -178,7 +246,7 @@ def _open_safetensors(path: Path) -> TensorFile:
                 return np.zeros(shapes[key], FLOAT_DTYPES[dtypes[key]])
             if not mapped:
                 mapped.append(np.memmap(path, dtype=np.uint8, mode="r"))
-            return mapped[0][begin:end].view(FLOAT_DTYPES[dtypes[key]]).reshape(shapes[key])
+            return mapped[0][begin:end].view({**FLOAT_DTYPES, **SCALAR_DTYPES}[dtypes[key]]).reshape(shapes[key])
         return read
 
     return TensorFile(path, shapes, dtypes, {key: reader(key) for key in shapes})

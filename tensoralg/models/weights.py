@@ -25,8 +25,11 @@ same in both namings. LayerNorm parameters (γ = ``w``, β = ``b``) come all tog
 all: their presence means LayerNorm; a folded model (TransformerLens's LNPre) has none and needs
 ``config.layer_norm`` = 1 or ``layer_norm=True``. W_pos, all biases, MLPs and config keys are
 optional; TransformerLens's buffers ``blocks.{l}.attn.mask`` and ``blocks.{l}.attn.IGNORE`` are
-ignored; any other key is an error. MLP activations are not stored (``activation`` argument,
-default GELU as GPT-2 computes it).
+ignored; any other key is an error. The MLP activation is the scalar ``config.activation``, a code
+from :data:`ACTIVATION_CODES` (0: GELU as GPT-2 computes it, the tanh approximation; 1: ReLU;
+2: the exact GELU x·Φ(x));
+without it (TransformerLens's own state dicts do not store it) the ``activation`` argument decides,
+default GELU as GPT-2 computes it.
 
 Files are checked before they are read (:mod:`tensoralg.models.tensor_files` checks each header
 against the file): the keys, layer indices (0 … L−1, no gaps), axes and sizes come from the
@@ -57,6 +60,19 @@ NAMINGS = ("tensoralg", "transformer_lens")
 #: Weights larger in magnitude are refused: products of four of them must stay far from float overflow.
 MAX_ABS = 1e6
 
+#: ``config.activation`` codes: the MLP nonlinearity a file's MLPs apply ("gelu" is GPT-2's tanh approximation).
+ACTIVATION_CODES: dict[int, str] = {0: "gelu", 1: "relu", 2: "gelu_erf"}
+
+
+def _activation_code(name: str) -> int:
+    """The code of an activation name ("gelu_new" is "gelu": the same function)."""
+    name = "gelu" if name == "gelu_new" else name
+    for code, known in ACTIVATION_CODES.items():
+        if known == name:
+            return code
+    raise WeightsError(f"activation {name!r} has no config.activation code; known: {', '.join(ACTIVATION_CODES.values())}")
+
+
 # (tensoralg key, TransformerLens key, tensoralg axes, transposed between the two, required)
 _GLOBAL = (
     ("W_E", "embed.W_E", ("d_model", "n_vocab"), True, True),
@@ -66,6 +82,7 @@ _GLOBAL = (
     ("config.score_scale", "config.score_scale", (), False, False),
     ("config.layer_norm", "config.layer_norm", (), False, False),
     ("config.ln_eps", "config.ln_eps", (), False, False),
+    ("config.activation", "config.activation", (), False, False),
     ("ln_final.w", "ln_final.w", ("d_model",), False, "ln"),
     ("ln_final.b", "ln_final.b", ("d_model",), False, "ln"),
 )
@@ -227,6 +244,8 @@ def _convert(shapes: Mapping[str, tuple[int, ...]], read: Callable[[str], np.nda
     out = {}
     for key, our_key, transposed in _plan(shapes):
         value = read(key)
+        if np.ndim(value) == 0 and np.asarray(value).dtype.kind in "biu":  # a config flag or code written as an int or bool
+            value = np.asarray(value, dtype=np.float64)
         check_values(key, value)
         out[our_key] = _swap(value) if transposed else value
     return out
@@ -262,6 +281,12 @@ def model_arrays(model: Model) -> dict[str, np.ndarray]:
               "config.layer_norm": np.array(float(model.layer_norm))}
     if model.layer_norm:
         arrays["config.ln_eps"] = np.array(float(model.ln_eps))
+    codes = {_activation_code(mlp.activation) for mlp in model.mlps if mlp is not None}
+    if len(codes) > 1:
+        raise WeightsError(f"the MLPs use different activations ({sorted(ACTIVATION_CODES[c] for c in codes)}); "
+                           "a weights file stores one config.activation")
+    if codes:
+        arrays["config.activation"] = np.array(float(codes.pop()))
     if model.W_pos is not None:
         arrays["W_pos"] = model.W_pos
     if model.b_U is not None:
@@ -291,10 +316,18 @@ def _model(
     *,
     score_scale: float | None = None,
     layer_norm: bool | None = None,
-    activation: str = "gelu",
+    activation: str | None = None,
 ) -> Model:
     """A runnable :class:`Model` from checked arrays in tensoralg naming."""
     n_layers, mlp_layers = _layers(ours, "tensoralg")
+    if activation is None:
+        activation = "gelu"
+        if "config.activation" in ours:
+            code = float(ours["config.activation"])
+            if code not in ACTIVATION_CODES:
+                known = ", ".join(f"{c} ({name})" for c, name in ACTIVATION_CODES.items())
+                raise WeightsError(f"config.activation must be one of {known}; got {code:g}")
+            activation = ACTIVATION_CODES[int(code)]
     layers = tuple(
         AttentionLayer(*(ours.get(f"layers.{l}.{name}") for name in ("W_Q", "W_K", "W_V", "W_O", "b_Q", "b_K", "b_V", "b_O")))
         for l in range(n_layers)
@@ -327,7 +360,8 @@ def _model(
 def model_from_arrays(arrays: Mapping[str, np.ndarray], **options) -> Model:
     """A runnable :class:`Model` from checked arrays in either naming. ``score_scale`` and
     ``layer_norm`` override the file's config keys (defaults: 1/√d_head, and LayerNorm exactly
-    when the arrays hold LayerNorm parameters); ``activation`` names the MLP nonlinearity."""
+    when the arrays hold LayerNorm parameters); ``activation`` names the MLP nonlinearity (default: the
+    file's ``config.activation``, else "gelu")."""
     return _model(to_tensoralg(arrays), **options)
 
 
@@ -340,7 +374,7 @@ def read_arrays(path: str | Path) -> dict[str, np.ndarray]:
 def model_from_file(tensors: TensorFile, **options) -> Model:
     """:func:`model_from_arrays` for an opened weights file: the structure is checked from the headers
     before any tensor is read, and tensors are read as views of the file where possible."""
-    return _model(_convert(tensors.shapes, tensors.read), **options)
+    return _model(_convert(tensors.shapes, lambda key: tensors.read(key, integer_scalars=True)), **options)
 
 
 def write_arrays(arrays: Mapping[str, np.ndarray], path: str | Path) -> None:
