@@ -70,6 +70,11 @@ STATEMENTS = [
     ("frobenius-latex", r"\|M N\|_F^{2} == \operatorname{tr}(N^\top M^\top M N)", "PROVED"),
     ("frobenius-erratum", "‖M N‖_F^2 == ‖N M‖_F^2", "REFUTED"),
     ("trace-of-numeric-identity", "tr(Id_{3}) == tr(Q Q^{-1})", "PROVED"),
+    ("trace-equals-a-number", "tr(Id_{3}) == 3", "PROVED"),
+    ("trace-equals-another-number", "tr(Id_{3}) == 4", "REFUTED"),
+    ("number-plus-scalar", "tr(M) + 3 == 3 + tr(M)", "PROVED"),
+    ("number-plus-scalar-wrong", "xᵀ x + 1 == xᵀ x", "REFUTED"),
+    ("square-of-scalar-plus-number", "(xᵀ x + 1)^2 == (xᵀ x)^2 + 2 xᵀ x + 1", "PROVED"),
     ("trace-outer-product", "tr(x yᵀ) == yᵀ x", "PROVED"),
     ("bilinear-scalar-transpose", "xᵀ M y == yᵀ Mᵀ x", "PROVED"),
     ("bilinear-scalar-wrong", "xᵀ M y == xᵀ Mᵀ y", "REFUTED"),
@@ -94,6 +99,11 @@ STATEMENTS = [
     ("rank-vector", "rank(x yᵀ) <= 1", "PROVED"),
     ("rank-vector-wrong", "rank(x yᵀ + y xᵀ) <= 1", "REFUTED"),
     ("rank-undecided", "rank(P) <= 7", "UNDECIDED"),
+    ("rank-below-head-size", "rank(W_OV^{0,0}) <= d_head - 1", "REFUTED"),
+    ("rank-below-head-size-unicode-minus", "rank(W_OV^{0,0}) <= d_head − 1", "REFUTED"),
+    ("rank-below-model-size", "rank(W_U W_E) <= d_model - 1", "REFUTED"),
+    ("rank-with-a-difference", "rank(W_OV^{0,0}) <= 2 d_head - 1", "PROVED"),
+    ("rank-difference-cancels", "rank(W_OV^{0,0} + W_OV^{0,1}) <= 3 d_head - d_head", "PROVED"),
     ("rank-sum-over-heads", "rank(Σ_{h∈H1} W_OV^h) <= d_model", "PROVED"),
     ("rank-sum-over-heads-wrong", "rank(Σ_{h∈H1} W_OV^h) <= d_head", "REFUTED"),
 ]
@@ -178,6 +188,9 @@ def test_free_and_bound_indices():
         parse("Σ_{h∈H1} W_U W_E").normal_form
     with pytest.raises(ArchitectureError, match="heads per layer"):
         parse("Σ_{h∈H} A^h")
+    with pytest.raises(FormulaSyntaxError, match="H1000"):  # the verifier works on every layer up to it
+        parse("Σ_{h∈H99999999999} A^h ⊗ W_OV^h")
+    assert check_formula("Σ_{h∈H1000} A^h ⊗ W_OV^h == 0").status == "REFUTED"
 
 
 def test_trace_node_and_scalars():
@@ -347,7 +360,8 @@ def test_random_notation_ends_in_a_verdict(text):
 
 
 def test_errors_are_project_errors():
-    for text in ["tr(W_E)", "‖M‖_F", "W_E^2", "rank(M) <= ", "rank M <= d_head", "M^{0.5}"]:
+    for text in ["tr(W_E)", "‖M‖_F", "W_E^2", "rank(M) <= ", "rank M <= d_head", "M^{0.5}", "M + 3 == M",
+                 "3 == 3", "3 ⊗ M == M ⊗ 3", "x xᵀ + 1 == x xᵀ", "rank(M) <= d_head -", "rank(M) <= - d_head"]:
         v = verdict(text)
         assert v.status == "ERROR", text
     with pytest.raises(TensoralgError):

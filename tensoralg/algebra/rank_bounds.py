@@ -133,8 +133,15 @@ def _form_bounds(expr: Expr) -> list[Poly]:
 
 def at_most(bounds: list[Poly], k: Poly) -> bool:
     """True when one of ``bounds`` is ≤ k for all sizes ≥ 1 (each monomial covered by multiples
-    of itself in k; constants by anything)."""
-    return any(_covered(p, k) for p in bounds)
+    of itself in k; constants by anything). The negative terms of k move to the left: p ≤ k⁺ − k⁻
+    is p + k⁻ ≤ k⁺.
+
+    >>> at_most([parse_size("d_head")], parse_size("d_head - 1")), at_most([parse_size("d_head")], parse_size("2 d_head - 1"))
+    (False, True)
+    """
+    positive = {m: c for m, c in k.items() if c > 0}
+    negative = {m: -c for m, c in k.items() if c < 0}
+    return any(_covered(_add(p, negative), positive) for p in bounds)
 
 
 def _divides(m: tuple[str, ...], n: tuple[str, ...]) -> bool:
@@ -176,15 +183,21 @@ _TERM = re.compile(r"\s*([0-9]+|[A-Za-z_][A-Za-z0-9_{}]*)\s*")
 
 
 def parse_size(text: str) -> Poly:
-    """A size such as ``d_head``, ``2 d_head``, ``d_head + d_head``, ``3``, ``n_{ctx} d_head``.
+    """A size such as ``d_head``, ``2 d_head``, ``d_head + d_head``, ``3``, ``n_{ctx} d_head``,
+    ``d_head - 1`` (terms added or subtracted).
 
     >>> parse_size("2 d_head + d_model") == {("d_head",): 2, ("d_model",): 1}
+    True
+    >>> parse_size("d_head − 1") == {("d_head",): 1, (): -1}
     True
     """
     cleaned = re.sub(r"\\(cdot|times|,|;|!|quad)|[·×*]", " ", text)
     cleaned = re.sub(r"\\(mathrm|text|operatorname)\{([^}]*)\}", r"\2", cleaned)
+    cleaned = cleaned.replace("−", "-")
     total: Poly = {}
-    for piece in cleaned.split("+"):
+    pieces = re.split(r"([+-])", cleaned)
+    signed = [(1, pieces[0])] + [(1 if sign == "+" else -1, piece) for sign, piece in zip(pieces[1::2], pieces[2::2])]
+    for sign, piece in signed:
         if not piece.strip():
             raise FormulaSyntaxError(f"expected a size such as d_head or 2 d_head after ≤; got {text.strip()!r}")
         term: Poly = {(): 1}
@@ -198,7 +211,7 @@ def parse_size(text: str) -> Poly:
             token = m.group(1).replace("{", "").replace("}", "")
             term = _mul(term, {(): int(token)} if token.isdigit() else {(token,): 1})
             pos = m.end()
-        total = _add(total, term)
+        total = _add(total, {mono: sign * c for mono, c in term.items()})
     return {m: c for m, c in total.items() if c}
 
 
@@ -206,8 +219,9 @@ def size_text(p: Poly) -> str:
     """A size polynomial as text: ``2 d_head + d_model``."""
     if not p:
         return "0"
-    parts = []
-    for m, c in sorted(p.items(), key=lambda mc: (len(mc[0]), mc[0])):
+    text = ""
+    for m, c in sorted(p.items(), key=lambda mc: (not mc[0], len(mc[0]), mc[0])):
         names = " ".join(m)
-        parts.append(names if c == 1 and names else f"{c} {names}".strip())
-    return " + ".join(parts)
+        part = names if abs(c) == 1 and names else f"{abs(c)} {names}".strip()
+        text += (f" {'-' if c < 0 else '+'} " if text else ("-" if c < 0 else "")) + part
+    return text
