@@ -122,6 +122,8 @@ def test_every_head_count_refutation_names_head_counts():
     v = verdict(f"{C11_LHS} == " + C11_RHS.replace("(A^{h2}A^{h1})", "(A^{h1}A^{h2})"))
     assert v.counterexample.dims["|H1|"] >= 1 and v.counterexample.dims["|H2|"] >= 1
     assert "for every number of heads" in verdict(f"{C11_LHS} == {C11_RHS}").detail
+    free = verdict("W_Eᵀ W_QK^h W_E == W_Eᵀ W_Qᵀ W_K W_E")  # a free head index, no sum: no head counts to name
+    assert free.status == "REFUTED" and "with  head" not in free.detail and "free head index" in free.detail
 
 
 def test_sum_is_not_one_head_needs_two_heads():

@@ -91,9 +91,12 @@ def refute_for_head_counts(
             counts = ", ".join(f"|H{l + 1}| = {n}" for l, n in enumerate(heads))
             cx = verdict.counterexample
             dims = {**{f"|H{l + 1}|": n for l, n in enumerate(heads)}, **cx.dims}
+            how = (
+                f"with {counts} head(s) the sums expand to sides that exact evaluation tells apart" if heads
+                else "with each free head index a head of its own, exact evaluation tells the sides apart"
+            )
             return Verdict(
-                "REFUTED", "exact", statement,
-                f"{difference}; with {counts} head(s) the sums expand to sides that exact evaluation tells apart",
+                "REFUTED", "exact", statement, f"{difference}; {how}",
                 counterexample=replace(cx, dims=dims), seconds=time.perf_counter() - start,
             )
     return Verdict(
