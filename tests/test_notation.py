@@ -122,6 +122,8 @@ def test_every_head_count_refutation_names_head_counts():
     v = verdict(f"{C11_LHS} == " + C11_RHS.replace("(A^{h2}A^{h1})", "(A^{h1}A^{h2})"))
     assert v.counterexample.dims["|H1|"] >= 1 and v.counterexample.dims["|H2|"] >= 1
     assert "for every number of heads" in verdict(f"{C11_LHS} == {C11_RHS}").detail
+    late = verdict("Σ_{h∈H3} A^h ⊗ W_OV^h == 0")  # the empty layers before H3 are not listed one by one
+    assert late.counterexample.dims["|H3|"] == 1 and "|H1|" not in late.counterexample.dims and "none in any other layer" in late.detail
     free = verdict("W_Eᵀ W_QK^h W_E == W_Eᵀ W_Qᵀ W_K W_E")  # a free head index, no sum: no head counts to name
     assert free.status == "REFUTED" and "with  head" not in free.detail and "free head index" in free.detail
 

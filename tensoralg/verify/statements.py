@@ -88,11 +88,13 @@ def refute_for_head_counts(
         right = canonical_tree(instantiate_heads(nr, heads, free))
         verdict = verify_identity(left, right, seed=seed, trials=trials)
         if verdict.status == "REFUTED" and verdict.counterexample is not None:
-            counts = ", ".join(f"|H{l + 1}| = {n}" for l, n in enumerate(heads))
+            named = [(l, n) for l, n in enumerate(heads) if n or l == len(heads) - 1]  # layers left empty are not listed
+            counts = ", ".join(f"|H{l + 1}| = {n}" for l, n in named)
+            rest = " (and none in any other layer)" if len(named) < len(heads) else ""
             cx = verdict.counterexample
-            dims = {**{f"|H{l + 1}|": n for l, n in enumerate(heads)}, **cx.dims}
+            dims = {**{f"|H{l + 1}|": n for l, n in named}, **cx.dims}
             how = (
-                f"with {counts} head(s) the sums expand to sides that exact evaluation tells apart" if heads
+                f"with {counts} head(s){rest} the sums expand to sides that exact evaluation tells apart" if heads
                 else "with each free head index a head of its own, exact evaluation tells the sides apart"
             )
             return Verdict(
