@@ -91,6 +91,9 @@ STATEMENTS = [
     # rank (C26)
     ("rank-ov-circuit", "rank(W_U W_OV^{0,0} W_E) <= d_head", "PROVED"),
     ("rank-latex", r"\operatorname{rank}(W_{QK}^{0,0}) \le d_head", "PROVED"),
+    ("rank-latex-size-as-printed", r"\operatorname{rank}(W_{QK}^{0,0}) \le d_{\mathrm{head}}", "PROVED"),
+    ("rank-latex-size-text", r"\operatorname{rank}(W_{QK}^{0,0}) \le d_{\text{head}} - 1", "REFUTED"),
+    ("subscript-mathrm", r"W_{\mathrm{OV}}^{0,0} == W_O^{0,0} W_V^{0,0}", "PROVED"),
     ("rank-two-heads", "rank(W_OV^{0,0} + W_OV^{0,1}) ≤ 2 d_head", "PROVED"),
     ("rank-two-heads-one-bound", "rank(W_OV^{0,0} + W_OV^{0,1}) <= d_head", "REFUTED"),
     ("rank-wrong-space", "rank(W_U W_E) <= d_head", "REFUTED"),
