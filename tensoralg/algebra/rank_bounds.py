@@ -10,6 +10,8 @@ bounds at once (its rank is at most each of them):
     sum               rank(X + Y) ≤ rank X + rank Y: sums of one bound per term
     tensor product    rank(X⊗Y) = rank X · rank Y: products of one bound per factor
     Xᵀ, X⁻¹, cX       the bounds of X (cX with c = 0 has rank 0)
+    common factor     Σᵢ Pᵢ S = (Σᵢ Pᵢ) S: when every term of a sum (also over heads of unknown
+                      number) ends, or starts, with the same letters, the spaces of those letters
 
 so rank(W_U W_O W_V W_E) ≤ d_head, and rank(W_OV^{0,0} + W_OV^{0,1}) ≤ 2 d_head and
 ≤ d_model. W_OV and W_QK should be unfolded first (the caller does). A bound p proves
@@ -45,7 +47,8 @@ from .expr import (
     Zero,
     canonical_tree,
 )
-from .symbols import space_size
+from .index_sets import is_variable
+from .symbols import Letter, space_size
 
 Poly = dict[tuple[str, ...], int]
 
@@ -116,7 +119,7 @@ def _form_bounds(expr: Expr) -> list[Poly]:
                 for p in combo:
                     total = _add(total, p)
                 out.append(total)
-            return _unique(out)
+            return _unique([*out, *_common_factor_bounds(expr)])
         case Tensor(factors=factors):
             combos = islice(cartesian(*(rank_bounds(f) for f in factors)), MAX_BOUNDS)
             out = []
@@ -127,8 +130,41 @@ def _form_bounds(expr: Expr) -> list[Poly]:
                 out.append(total)
             return _unique(out)
     if expr.normal_form.variables:
-        return []
+        return _common_factor_bounds(expr)
     return rank_bounds(canonical_tree(expr.normal_form))
+
+
+def _common_factor_bounds(expr: Expr) -> list[Poly]:
+    """Bounds from letters every term of ``expr``'s normal form starts or ends with, in each tensor
+    factor: Σᵢ Pᵢ S Qᵢ … has rank ≤ rank S when S is a common prefix or suffix (a letter whose index
+    is a bound variable differs from term to term, so it is never common)."""
+    nf = expr.normal_form
+    if not nf.terms:
+        return [{}]  # the sum is 0: rank 0
+    keys = list(nf.terms)
+    per_factor: list[list[Poly]] = []
+    for f, (rows, cols) in enumerate(expr.shape):
+        words = [key[f] for key in keys]
+        common: list[Letter] = []
+        for ends in (lambda w, k: w[k], lambda w, k: w[-1 - k]):
+            k = 0
+            while all(len(w) > k for w in words) and _fixed(ends(words[0], k)) and all(ends(w, k) == ends(words[0], k) for w in words):
+                common.append(ends(words[0], k))
+                k += 1
+        spaces = {rows, cols} | {space for letter in common for space in (letter.rows, letter.cols)}
+        per_factor.append(_unique(_space(space) for space in sorted(spaces)))
+    out = []
+    for combo in islice(cartesian(*per_factor), MAX_BOUNDS):
+        total: Poly = {(): 1}
+        for p in combo:
+            total = _mul(total, p)
+        out.append(total)
+    return _unique(out)
+
+
+def _fixed(letter) -> bool:
+    """A letter of one fixed symbol (no index variable), not a trace."""
+    return isinstance(letter, Letter) and not any(is_variable(i) for i in getattr(letter.symbol, "indices", ()))
 
 
 def at_most(bounds: list[Poly], k: Poly) -> bool:
