@@ -375,9 +375,11 @@ def test_random_notation_ends_in_a_verdict(text):
 
 def test_errors_are_project_errors():
     for text in ["tr(W_E)", "‖M‖_F", "W_E^2", "rank(M) <= ", "rank M <= d_head", "M^{0.5}", "M + 3 == M",
-                 "3 == 3", "3 ⊗ M == M ⊗ 3", "x xᵀ + 1 == x xᵀ", "rank(M) <= d_head -", "rank(M) <= - d_head"]:
+                 "3 == 3", "3 ⊗ M == M ⊗ 3", "x xᵀ + 1 == x xᵀ", "rank(M) <= d_head -", "rank(M) <= - d_head",
+                 "rank(W_U) <= foo", "rank(W_OV^{0,0}) <= d_haed"]:
         v = verdict(text)
         assert v.status == "ERROR", text
+    assert "did you mean d_head?" in verdict("rank(W_OV^{0,0}) <= dhead").detail  # not a free size refuted at 1
     with pytest.raises(TensoralgError):
         parse("‖M‖_F", Context.build(DECL))
     with pytest.raises(FormulaSyntaxError):
