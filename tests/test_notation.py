@@ -138,6 +138,12 @@ def test_every_head_count_refutation_names_head_counts():
     assert free.status == "REFUTED" and "with  head" not in free.detail and "free head index" in free.detail
 
 
+def test_sums_over_heads_that_agree_only_unfolded_hold_with_no_expand():
+    v = verdict("Σ_{h∈H1} W_OV^h == Σ_{h∈H1} W_O^h W_V^h", expand=False)
+    assert v.status == "HOLDS" and "for every number of heads" in v.detail
+    assert verdict("Σ_{h∈H1} W_OV^h == Σ_{h∈H1} W_V^hᵀ W_O^hᵀ", expand=False).status == "REFUTED"
+
+
 def test_sum_is_not_one_head_needs_two_heads():
     v = verdict("Σ_{h∈H1} A^h == A^{0,0}")
     assert v.counterexample.dims["|H1|"] == 2
