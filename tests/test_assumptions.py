@@ -25,7 +25,7 @@ from tensoralg.formula.parsing import Context, parse
 from tensoralg.verify.assumptions import UNDECIDED, check_assuming
 from tensoralg.verify.derivation import check_derivation
 
-LETS = ["P, Q: p x p", "R: d_model x d_head", "B: n_ctx x n_ctx", "X: p x k", "c: k x 1"]
+LETS = ["P, Q: p x p", "R: d_model x d_head", "B: n_ctx x n_ctx", "X: p x k", "c: k x 1", "u: p x 1"]
 CENTRING = ["P P = P", "Pᵀ = P", "P 𝟙 = 0"]
 
 
@@ -100,6 +100,11 @@ def test_completion_past_its_cap_is_not_decided_never_proved(capsys):
     ("stochastic (2 A^{1,0} - A^{0,0})", [], "REFUTED"),
     ("nonnegative (A^{1,0} A^{0,0}ᵀ)", [], "PROVED"),
     ("causal (A^{1,0} A^{0,0}ᵀ)", [], "REFUTED"),
+    # a unit vector: the relation is about a 1 × 1 word, where there is no 𝟙 to recognise
+    ("u uᵀ u == u", ["uᵀ u = 1"], "PROVED"),
+    ("uᵀ u uᵀ u == 1", ["uᵀ u = Id_{1}"], "PROVED"),
+    ("u uᵀ u == 2 u", ["uᵀ u = Id_{1}"], "REFUTED"),
+    ("u uᵀ == Id", ["uᵀ u = 1"], "REFUTED"),
 ])
 def test_twins_proved_and_refuted(text, assume, status):
     v = check_assuming(text, assume, declarations=LETS)

@@ -68,6 +68,16 @@ BAD = [
 ]
 
 
+@pytest.mark.parametrize("fmt", ["text", "latex"])
+@pytest.mark.parametrize("text", ["tr(Id_{3})", "Id_{d_model}", "Id_{n_ctx} ⊗ Id_{d_model}", "tr(Id_{d_model}) + 2",
+                                  "Id_{n_ctx} ⊗ W_U W_E + A^{0,0} ⊗ Id_{n_vocab}"])
+def test_output_with_only_identities_in_a_factor_reads_back_alone(capsys, text, fmt):
+    """Nothing beside such an Id tells its space, so it is printed with it (3 Id_{1}, not 3 Id)."""
+    code, printed, _ = run(capsys, text, "--format", fmt)
+    assert code == 0
+    assert parse(printed) == parse(text), printed
+
+
 @pytest.mark.parametrize("argv, message", [c[1:] for c in BAD], ids=[c[0] for c in BAD])
 def test_bad_input_gives_one_error_and_exit_2(capsys, argv, message):
     code, out, err = run(capsys, *argv)

@@ -70,6 +70,11 @@ STATEMENTS = [
     ("frobenius-latex", r"\|M N\|_F^{2} == \operatorname{tr}(N^\top M^\top M N)", "PROVED"),
     ("frobenius-erratum", "‖M N‖_F^2 == ‖N M‖_F^2", "REFUTED"),
     ("trace-of-numeric-identity", "tr(Id_{3}) == tr(Q Q^{-1})", "PROVED"),
+    ("trace-equals-a-number", "tr(Id_{3}) == 3", "PROVED"),
+    ("trace-equals-another-number", "tr(Id_{3}) == 4", "REFUTED"),
+    ("number-plus-scalar", "tr(M) + 3 == 3 + tr(M)", "PROVED"),
+    ("number-plus-scalar-wrong", "xᵀ x + 1 == xᵀ x", "REFUTED"),
+    ("square-of-scalar-plus-number", "(xᵀ x + 1)^2 == (xᵀ x)^2 + 2 xᵀ x + 1", "PROVED"),
     ("trace-outer-product", "tr(x yᵀ) == yᵀ x", "PROVED"),
     ("bilinear-scalar-transpose", "xᵀ M y == yᵀ Mᵀ x", "PROVED"),
     ("bilinear-scalar-wrong", "xᵀ M y == xᵀ Mᵀ y", "REFUTED"),
@@ -86,6 +91,9 @@ STATEMENTS = [
     # rank (C26)
     ("rank-ov-circuit", "rank(W_U W_OV^{0,0} W_E) <= d_head", "PROVED"),
     ("rank-latex", r"\operatorname{rank}(W_{QK}^{0,0}) \le d_head", "PROVED"),
+    ("rank-latex-size-as-printed", r"\operatorname{rank}(W_{QK}^{0,0}) \le d_{\mathrm{head}}", "PROVED"),
+    ("rank-latex-size-text", r"\operatorname{rank}(W_{QK}^{0,0}) \le d_{\text{head}} - 1", "REFUTED"),
+    ("subscript-mathrm", r"W_{\mathrm{OV}}^{0,0} == W_O^{0,0} W_V^{0,0}", "PROVED"),
     ("rank-two-heads", "rank(W_OV^{0,0} + W_OV^{0,1}) ≤ 2 d_head", "PROVED"),
     ("rank-two-heads-one-bound", "rank(W_OV^{0,0} + W_OV^{0,1}) <= d_head", "REFUTED"),
     ("rank-wrong-space", "rank(W_U W_E) <= d_head", "REFUTED"),
@@ -94,6 +102,18 @@ STATEMENTS = [
     ("rank-vector", "rank(x yᵀ) <= 1", "PROVED"),
     ("rank-vector-wrong", "rank(x yᵀ + y xᵀ) <= 1", "REFUTED"),
     ("rank-undecided", "rank(P) <= 7", "UNDECIDED"),
+    ("rank-common-right-factor", "rank(W_OV^{0,0} W_OV^{1,0} + W_OV^{0,1} W_OV^{1,0}) <= d_head", "PROVED"),
+    ("rank-common-left-factor", "rank(Σ_{h∈H1} W_OV^{1,0} W_OV^h) <= d_head", "PROVED"),
+    ("rank-common-factor-over-heads", "rank(Σ_{h∈H1} W_OV^h W_OV^{1,0}) <= d_head", "PROVED"),
+    ("rank-common-factor-with-identity", "rank(M W_OV^{0,0} + W_OV^{0,0}) <= d_head", "PROVED"),
+    ("rank-no-common-factor", "rank(W_OV^{1,0} W_OV^{0,0} + W_OV^{0,1} W_OV^{1,0}) <= d_head", "REFUTED"),
+    ("rank-bound-index-not-common", "rank(Σ_{h∈H1} A^h ⊗ W_OV^{1,0} W_OV^h) <= d_head", "REFUTED"),
+    ("rank-of-zero", "rank(W_OV^{0,0} - W_OV^{0,0}) <= 0", "PROVED"),
+    ("rank-below-head-size", "rank(W_OV^{0,0}) <= d_head - 1", "REFUTED"),
+    ("rank-below-head-size-unicode-minus", "rank(W_OV^{0,0}) <= d_head − 1", "REFUTED"),
+    ("rank-below-model-size", "rank(W_U W_E) <= d_model - 1", "REFUTED"),
+    ("rank-with-a-difference", "rank(W_OV^{0,0}) <= 2 d_head - 1", "PROVED"),
+    ("rank-difference-cancels", "rank(W_OV^{0,0} + W_OV^{0,1}) <= 3 d_head - d_head", "PROVED"),
     ("rank-sum-over-heads", "rank(Σ_{h∈H1} W_OV^h) <= d_model", "PROVED"),
     ("rank-sum-over-heads-wrong", "rank(Σ_{h∈H1} W_OV^h) <= d_head", "REFUTED"),
 ]
@@ -125,6 +145,16 @@ def test_every_head_count_refutation_names_head_counts():
     v = verdict(f"{C11_LHS} == " + C11_RHS.replace("(A^{h2}A^{h1})", "(A^{h1}A^{h2})"))
     assert v.counterexample.dims["|H1|"] >= 1 and v.counterexample.dims["|H2|"] >= 1
     assert "for every number of heads" in verdict(f"{C11_LHS} == {C11_RHS}").detail
+    late = verdict("Σ_{h∈H3} A^h ⊗ W_OV^h == 0")  # the empty layers before H3 are not listed one by one
+    assert late.counterexample.dims["|H3|"] == 1 and "|H1|" not in late.counterexample.dims and "none in any other layer" in late.detail
+    free = verdict("W_Eᵀ W_QK^h W_E == W_Eᵀ W_Qᵀ W_K W_E")  # a free head index, no sum: no head counts to name
+    assert free.status == "REFUTED" and "with  head" not in free.detail and "free head index" in free.detail
+
+
+def test_sums_over_heads_that_agree_only_unfolded_hold_with_no_expand():
+    v = verdict("Σ_{h∈H1} W_OV^h == Σ_{h∈H1} W_O^h W_V^h", expand=False)
+    assert v.status == "HOLDS" and "for every number of heads" in v.detail
+    assert verdict("Σ_{h∈H1} W_OV^h == Σ_{h∈H1} W_V^hᵀ W_O^hᵀ", expand=False).status == "REFUTED"
 
 
 def test_sum_is_not_one_head_needs_two_heads():
@@ -191,6 +221,9 @@ def test_free_and_bound_indices():
         parse("Σ_{h∈H1} W_U W_E").normal_form
     with pytest.raises(ArchitectureError, match="heads per layer"):
         parse("Σ_{h∈H} A^h")
+    with pytest.raises(FormulaSyntaxError, match="H1000"):  # the verifier works on every layer up to it
+        parse("Σ_{h∈H99999999999} A^h ⊗ W_OV^h")
+    assert check_formula("Σ_{h∈H1000} A^h ⊗ W_OV^h == 0").status == "REFUTED"
 
 
 def test_trace_node_and_scalars():
@@ -360,9 +393,12 @@ def test_random_notation_ends_in_a_verdict(text):
 
 
 def test_errors_are_project_errors():
-    for text in ["tr(W_E)", "‖M‖_F", "W_E^2", "rank(M) <= ", "rank M <= d_head", "M^{0.5}"]:
+    for text in ["tr(W_E)", "‖M‖_F", "W_E^2", "rank(M) <= ", "rank M <= d_head", "M^{0.5}", "M + 3 == M",
+                 "3 == 3", "3 ⊗ M == M ⊗ 3", "x xᵀ + 1 == x xᵀ", "rank(M) <= d_head -", "rank(M) <= - d_head",
+                 "rank(W_U) <= foo", "rank(W_OV^{0,0}) <= d_haed"]:
         v = verdict(text)
         assert v.status == "ERROR", text
+    assert "did you mean d_head?" in verdict("rank(W_OV^{0,0}) <= dhead").detail  # not a free size refuted at 1
     with pytest.raises(TensoralgError):
         parse("‖M‖_F", Context.build(DECL))
     with pytest.raises(FormulaSyntaxError):

@@ -200,7 +200,11 @@ def _render(expr: Expr, style: _Style) -> str:
     if kind == "Atom":
         return style.symbol(e.symbol, style.bound)
     if kind == "Identity":
-        return f"{style.identity}_{{{e.space}}}" if style.explicit_identity else style.identity
+        if not style.explicit_identity:
+            return style.identity
+        head, _, rest = e.space.partition("_")  # LaTeX: Id_{d_{\mathrm{model}}}, which reads back as Id_{d_model}
+        space = f"{head}_{{\\mathrm{{{rest}}}}}" if rest and style.identity != "Id" else e.space
+        return f"{style.identity}_{{{space}}}"
     if kind == "Zero":
         return "0"
     if kind == "Transpose":
@@ -243,14 +247,15 @@ def _render(expr: Expr, style: _Style) -> str:
     raise TypeError(f"not an expression node: {expr!r}")
 
 
-def to_unicode(expr: Expr) -> str:
-    """The expression in Unicode, as typed in CLAIMS.md (``A^{1,0} ⊗ W_U W_OV^{1,0} W_E``)."""
-    return _render(expr, UNICODE)
+def to_unicode(expr: Expr, *, explicit_identity: bool = False) -> str:
+    """The expression in Unicode, as typed in CLAIMS.md (``A^{1,0} ⊗ W_U W_OV^{1,0} W_E``);
+    ``explicit_identity`` writes every Id with its space (``Id_{d_model}``)."""
+    return _render(expr, UNICODE.with_explicit_identity() if explicit_identity else UNICODE)
 
 
-def to_latex(expr: Expr) -> str:
+def to_latex(expr: Expr, *, explicit_identity: bool = False) -> str:
     """The expression in LaTeX (``A^{1,0} \\otimes W_{U} W_{OV}^{1,0} W_{E}``)."""
-    return _render(expr, LATEX)
+    return _render(expr, LATEX.with_explicit_identity() if explicit_identity else LATEX)
 
 
 def letter_json(letter: Letter) -> dict[str, Any]:

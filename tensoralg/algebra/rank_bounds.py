@@ -10,6 +10,8 @@ bounds at once (its rank is at most each of them):
     sum               rank(X + Y) ≤ rank X + rank Y: sums of one bound per term
     tensor product    rank(X⊗Y) = rank X · rank Y: products of one bound per factor
     Xᵀ, X⁻¹, cX       the bounds of X (cX with c = 0 has rank 0)
+    common factor     Σᵢ Pᵢ S = (Σᵢ Pᵢ) S: when every term of a sum (also over heads of unknown
+                      number) ends, or starts, with the same letters, the spaces of those letters
 
 so rank(W_U W_O W_V W_E) ≤ d_head, and rank(W_OV^{0,0} + W_OV^{0,1}) ≤ 2 d_head and
 ≤ d_model. W_OV and W_QK should be unfolded first (the caller does). A bound p proves
@@ -45,7 +47,8 @@ from .expr import (
     Zero,
     canonical_tree,
 )
-from .symbols import space_size
+from .index_sets import is_variable
+from .symbols import Letter, space_size
 
 Poly = dict[tuple[str, ...], int]
 
@@ -116,7 +119,7 @@ def _form_bounds(expr: Expr) -> list[Poly]:
                 for p in combo:
                     total = _add(total, p)
                 out.append(total)
-            return _unique(out)
+            return _unique([*out, *_common_factor_bounds(expr)])
         case Tensor(factors=factors):
             combos = islice(cartesian(*(rank_bounds(f) for f in factors)), MAX_BOUNDS)
             out = []
@@ -127,14 +130,54 @@ def _form_bounds(expr: Expr) -> list[Poly]:
                 out.append(total)
             return _unique(out)
     if expr.normal_form.variables:
-        return []
+        return _common_factor_bounds(expr)
     return rank_bounds(canonical_tree(expr.normal_form))
+
+
+def _common_factor_bounds(expr: Expr) -> list[Poly]:
+    """Bounds from letters every term of ``expr``'s normal form starts or ends with, in each tensor
+    factor: Σᵢ Pᵢ S Qᵢ … has rank ≤ rank S when S is a common prefix or suffix (a letter whose index
+    is a bound variable differs from term to term, so it is never common)."""
+    nf = expr.normal_form
+    if not nf.terms:
+        return [{}]  # the sum is 0: rank 0
+    keys = list(nf.terms)
+    per_factor: list[list[Poly]] = []
+    for f, (rows, cols) in enumerate(expr.shape):
+        words = [key[f] for key in keys]
+        common: list[Letter] = []
+        for ends in (lambda w, k: w[k], lambda w, k: w[-1 - k]):
+            k = 0
+            while all(len(w) > k for w in words) and _fixed(ends(words[0], k)) and all(ends(w, k) == ends(words[0], k) for w in words):
+                common.append(ends(words[0], k))
+                k += 1
+        spaces = {rows, cols} | {space for letter in common for space in (letter.rows, letter.cols)}
+        per_factor.append(_unique(_space(space) for space in sorted(spaces)))
+    out = []
+    for combo in islice(cartesian(*per_factor), MAX_BOUNDS):
+        total: Poly = {(): 1}
+        for p in combo:
+            total = _mul(total, p)
+        out.append(total)
+    return _unique(out)
+
+
+def _fixed(letter) -> bool:
+    """A letter of one fixed symbol (no index variable), not a trace."""
+    return isinstance(letter, Letter) and not any(is_variable(i) for i in getattr(letter.symbol, "indices", ()))
 
 
 def at_most(bounds: list[Poly], k: Poly) -> bool:
     """True when one of ``bounds`` is ≤ k for all sizes ≥ 1 (each monomial covered by multiples
-    of itself in k; constants by anything)."""
-    return any(_covered(p, k) for p in bounds)
+    of itself in k; constants by anything). The negative terms of k move to the left: p ≤ k⁺ − k⁻
+    is p + k⁻ ≤ k⁺.
+
+    >>> at_most([parse_size("d_head")], parse_size("d_head - 1")), at_most([parse_size("d_head")], parse_size("2 d_head - 1"))
+    (False, True)
+    """
+    positive = {m: c for m, c in k.items() if c > 0}
+    negative = {m: -c for m, c in k.items() if c < 0}
+    return any(_covered(_add(p, negative), positive) for p in bounds)
 
 
 def _divides(m: tuple[str, ...], n: tuple[str, ...]) -> bool:
@@ -176,15 +219,21 @@ _TERM = re.compile(r"\s*([0-9]+|[A-Za-z_][A-Za-z0-9_{}]*)\s*")
 
 
 def parse_size(text: str) -> Poly:
-    """A size such as ``d_head``, ``2 d_head``, ``d_head + d_head``, ``3``, ``n_{ctx} d_head``.
+    """A size such as ``d_head``, ``2 d_head``, ``d_head + d_head``, ``3``, ``n_{ctx} d_head``,
+    ``d_head - 1`` (terms added or subtracted).
 
     >>> parse_size("2 d_head + d_model") == {("d_head",): 2, ("d_model",): 1}
+    True
+    >>> parse_size("d_head − 1") == {("d_head",): 1, (): -1}
     True
     """
     cleaned = re.sub(r"\\(cdot|times|,|;|!|quad)|[·×*]", " ", text)
     cleaned = re.sub(r"\\(mathrm|text|operatorname)\{([^}]*)\}", r"\2", cleaned)
+    cleaned = cleaned.replace("−", "-")
     total: Poly = {}
-    for piece in cleaned.split("+"):
+    pieces = re.split(r"([+-])", cleaned)
+    signed = [(1, pieces[0])] + [(1 if sign == "+" else -1, piece) for sign, piece in zip(pieces[1::2], pieces[2::2])]
+    for sign, piece in signed:
         if not piece.strip():
             raise FormulaSyntaxError(f"expected a size such as d_head or 2 d_head after ≤; got {text.strip()!r}")
         term: Poly = {(): 1}
@@ -198,7 +247,7 @@ def parse_size(text: str) -> Poly:
             token = m.group(1).replace("{", "").replace("}", "")
             term = _mul(term, {(): int(token)} if token.isdigit() else {(token,): 1})
             pos = m.end()
-        total = _add(total, term)
+        total = _add(total, {mono: sign * c for mono, c in term.items()})
     return {m: c for m, c in total.items() if c}
 
 
@@ -206,8 +255,9 @@ def size_text(p: Poly) -> str:
     """A size polynomial as text: ``2 d_head + d_model``."""
     if not p:
         return "0"
-    parts = []
-    for m, c in sorted(p.items(), key=lambda mc: (len(mc[0]), mc[0])):
+    text = ""
+    for m, c in sorted(p.items(), key=lambda mc: (not mc[0], len(mc[0]), mc[0])):
         names = " ".join(m)
-        parts.append(names if c == 1 and names else f"{c} {names}".strip())
-    return " + ".join(parts)
+        part = names if abs(c) == 1 and names else f"{abs(c)} {names}".strip()
+        text += (f" {'-' if c < 0 else '+'} " if text else ("-" if c < 0 else "")) + part
+    return text

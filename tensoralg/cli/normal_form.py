@@ -43,9 +43,17 @@ def run(args: argparse.Namespace) -> int:
     if args.expand:
         expr = expand_definitions(expr)
     result = canonical(expr)
+    explicit = _ids_stand_alone(result)
+    unicode, latex = to_unicode(result, explicit_identity=explicit), to_latex(result, explicit_identity=explicit)
     if args.format == "json":
-        print(json.dumps({**to_json(expr), "unicode": to_unicode(result), "latex": to_latex(result)},
-                         ensure_ascii=False, indent=2))
+        print(json.dumps({**to_json(expr), "unicode": unicode, "latex": latex}, ensure_ascii=False, indent=2))
     else:
-        print(to_latex(result) if args.format == "latex" else to_unicode(result))
+        print(latex if args.format == "latex" else unicode)
     return 0
+
+
+def _ids_stand_alone(expr) -> bool:
+    """True when some tensor factor of every term is Id, so nothing printed beside an Id would tell
+    its space when the output is read back (``tr(Id_{3})`` is ``3 Id_{1}``, not ``3 Id``)."""
+    keys = list(expr.normal_form.terms)
+    return bool(keys) and any(all(not key[f] for key in keys) for f in range(len(expr.shape)))

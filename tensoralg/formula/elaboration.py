@@ -80,6 +80,7 @@ class _Elaborator:
         self.arity: dict[int, int] = {}
         self.apply: set[int] = set()
         self.nodes: list[syntax.Node] = []
+        self.numbers: dict[int, Fraction] = {}  # id of the Id standing for a written number → the number
 
     # -- errors with a caret
     def fail(self, cls: type[TensoralgError], col: int, message: str) -> TensoralgError:
@@ -153,12 +154,18 @@ class _Elaborator:
         raise TypeError(node)
 
     def matrix(self, value: syntax.Node | Fraction, col: int) -> syntax.Node:
-        """A matrix where one is needed: 0 is the zero matrix, other numbers are errors."""
+        """A matrix where one is needed: 0 is the zero matrix; another number c is c·Id_1 where the
+        context is a scalar (1 × 1: ``tr(Id_{3}) == 3``) and an error anywhere else."""
         if not isinstance(value, Fraction):
             return value
         if value == 0:
             return syntax.Zero(col)
-        raise self.fail(ShapeError, col, f"the number {value} is not a matrix here; write {value} Id for a multiple of Id")
+        unit = syntax.Id(col, None)
+        self.numbers[id(unit)] = value
+        return syntax.Scale(col, value, unit)
+
+    def number_error(self, value: Fraction, col: int) -> TensoralgError:
+        return self.fail(ShapeError, col, f"the number {value} is not a matrix here; write {value} Id for a multiple of Id")
 
     def expand_prod(self, node: syntax.Prod, env) -> syntax.Node:
         """Π over layers: one factor per layer, in the written order (Π_{l=L..1} puts the last
@@ -530,6 +537,10 @@ class _Elaborator:
                 if space == UNIT:
                     raise self.fail(ShapeError, node.col, "𝟙 is a column of ones: it needs a space of vectors, not 1")
                 return Atom(ones_symbol(space))
+            case syntax.Id() if id(node) in self.numbers:
+                if [(self.value(r), self.value(c)) for r, c in self.types[id(node)]] != [(SCALAR, SCALAR)]:
+                    raise self.number_error(self.numbers[id(node)], node.col)
+                return Identity(SCALAR)
             case syntax.Id():
                 spaces = self.spaces(node, "Id")
                 return Identity(spaces[0]) if len(spaces) == 1 else Tensor(tuple(Identity(s) for s in spaces))

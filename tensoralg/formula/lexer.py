@@ -111,7 +111,8 @@ def tokenize(text: str) -> list[Token]:
 
 
 def _lex_name(text: str, j: int, head: str, start: int, tokens: list[Token]) -> int:
-    """A name (``head`` ends at j) with subscripts: W_OV, W_{OV}, n_{ctx} → "W_OV", "n_ctx"; sum_ starts Σ."""
+    """A name (``head`` ends at j) with subscripts: W_OV, W_{OV}, n_{ctx}, d_{\\mathrm{head}} → "W_OV", "n_ctx",
+    "d_head"; sum_ starts Σ."""
     if head in ("sum", "prod") and text[j : j + 1] in ("_", "["):
         tokens.append(Token("SIGMA" if head == "sum" else "PROD", head, start))
         return j
@@ -119,7 +120,8 @@ def _lex_name(text: str, j: int, head: str, start: int, tokens: list[Token]) -> 
     while text[j : j + 1] == "_":
         if text[j + 1 : j + 2] == "{":
             close = _matching_brace(text, j + 1)
-            inner = text[j + 2 : close].replace("{", "").replace("}", "")
+            inner = re.sub(r"\\(?:mathrm|text|textrm|mathit|operatorname|rm)\b\s*", "", text[j + 2 : close])
+            inner = inner.replace("{", "").replace("}", "")  # W_{\mathrm{OV}}, d_{\text{head}}: as printed
             if not re.fullmatch(r"[A-Za-z0-9_]+", inner):
                 raise syntax_error(text, j + 2, "expected letters, digits or _ in the subscript")
             name += "_" + inner

@@ -127,6 +127,10 @@ _STARTS = {"NUM", "NAME", "(", "{", "SIGMA", "PROD", "FRAC", "NORM"}
 #: machine-made formulas of hundreds of levels are fine).
 MAX_NESTING = 1000
 
+#: The highest layer a sum over heads may name (H1 … H1000); the verifier works on every layer up
+#: to the highest one named, so a larger number would only make it run out of time or memory.
+MAX_LAYER_NUMBER = 1000
+
 #: Python frames the parser and the tree walks use per level of nesting, at most.
 _FRAMES_PER_LEVEL = 24
 
@@ -612,4 +616,6 @@ class Parser:
         number = int(m.group(1))
         if number < 1:
             raise syntax_error(self.text, tok.col, "layers are numbered H1, H2, … (H1 is layer index 0)")
+        if number > MAX_LAYER_NUMBER:
+            raise syntax_error(self.text, tok.col, f"H{number} is past the last layer a sum may name, H{MAX_LAYER_NUMBER}")
         return (number - 1,)

@@ -68,7 +68,7 @@ def recognise(p: Poly) -> tuple[Symbol, dict] | None:
     (X,) = symbols
     x, xt = Letter(X, False), Letter(X, True)
     shape = {w: c for w, c in p.terms.items()}
-    one = lambda space: Letter(ones_symbol(space), False)  # noqa: E731
+    one = lambda space: Letter(ones_symbol(space), False) if space != UNIT else None  # noqa: E731  (no 𝟙 of size 1)
     lead = max(shape, key=len)
     c = shape[lead]
     rest = {w: -d / c for w, d in shape.items() if w != lead}

@@ -35,7 +35,7 @@ from ..algebra.index_sets import is_bound, layers_needed, variables
 from ..algebra.normal_form import NormalForm, instantiate_heads
 from ..algebra.printing import to_unicode
 from ..algebra.rank_bounds import at_most, evaluate_size, parse_size, rank_bounds, size_text
-from ..algebra.symbols import space_size
+from ..algebra.symbols import STANDARD_SPACES, space_size
 from ..errors import TensoralgError
 from ..formula.lexer import syntax_error, tokenize
 from .verification import Counterexample, Verdict, verify_identity
@@ -88,12 +88,17 @@ def refute_for_head_counts(
         right = canonical_tree(instantiate_heads(nr, heads, free))
         verdict = verify_identity(left, right, seed=seed, trials=trials)
         if verdict.status == "REFUTED" and verdict.counterexample is not None:
-            counts = ", ".join(f"|H{l + 1}| = {n}" for l, n in enumerate(heads))
+            named = [(l, n) for l, n in enumerate(heads) if n or l == len(heads) - 1]  # layers left empty are not listed
+            counts = ", ".join(f"|H{l + 1}| = {n}" for l, n in named)
+            rest = " (and none in any other layer)" if len(named) < len(heads) else ""
             cx = verdict.counterexample
-            dims = {**{f"|H{l + 1}|": n for l, n in enumerate(heads)}, **cx.dims}
+            dims = {**{f"|H{l + 1}|": n for l, n in named}, **cx.dims}
+            how = (
+                f"with {counts} head(s){rest} the sums expand to sides that exact evaluation tells apart" if heads
+                else "with each free head index a head of its own, exact evaluation tells the sides apart"
+            )
             return Verdict(
-                "REFUTED", "exact", statement,
-                f"{difference}; with {counts} head(s) the sums expand to sides that exact evaluation tells apart",
+                "REFUTED", "exact", statement, f"{difference}; {how}",
                 counterexample=replace(cx, dims=dims), seconds=time.perf_counter() - start,
             )
     return Verdict(
@@ -129,9 +134,25 @@ def check_rank(text: str, context=None, *, seed: int = 0) -> Verdict:
         padded = " " * m.end() + left[m.end():]
         expr = parse(padded, context)
         k = parse_size(right)
+        _check_sizes(k, expr, context, text, le.col + len(le.text))
     except TensoralgError as exc:
         return Verdict("ERROR", "symbolic", statement, str(exc), seconds=time.perf_counter() - start, kind="rank")
     return verify_rank(expr, k, statement=statement, seed=seed, start=start)
+
+
+def _check_sizes(k: dict, expr: Expr, context, text: str, col: int) -> None:
+    """Every size the bound names is a space the formula knows (a standard one, a declared one, or
+    one of E's): a misspelt ``d_haed`` would otherwise be a free size, refuted at d_haed = 1."""
+    known = set(STANDARD_SPACES) | set(spaces_in(expr))
+    for rows, cols in (context.declarations.values() if context is not None else ()):
+        known |= {rows, cols}
+    for monomial in k:
+        for space in monomial:
+            if space not in known:
+                near = next((s for s in sorted(known) if s.replace("_", "").lower() == space.replace("_", "").lower()), None)
+                hint = f"; did you mean {near}?" if near else f" (known: {', '.join(sorted(s for s in known if space_size(s) is None))})"
+                at = text.find(space, col)
+                raise syntax_error(text, at if at >= 0 else col, f"unknown size {space} in the bound{hint}")
 
 
 def verify_rank(expr: Expr, k: dict, *, statement: str | None = None, seed: int = 0, start: float | None = None) -> Verdict:
