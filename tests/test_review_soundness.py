@@ -14,6 +14,9 @@ CASES = [
     ("rank-of-a-trace-at-most-1", "rank(tr(M)) <= 1", ["M: 2 x 2"], "PROVED"),
     ("rank-of-a-trace-not-0", "rank(tr(M)) <= 0", ["M: 2 x 2"], "REFUTED"),
     ("rank-of-a-trace-times-id", "rank(tr(W_OV^{0,0}) Id_{1}) <= 0", [], "REFUTED"),
+    # an inverse in a rank statement is drawn invertible (never "M is singular")
+    ("rank-of-a-difference-of-inverses", "rank(M⁻¹ - M⁻¹) <= 0", ["M: d_model x d_model"], "UNDECIDED"),
+    ("rank-of-an-inverse", "rank(M⁻¹) <= d_head", ["M: d_model x d_model"], "REFUTED"),
 ]
 
 
