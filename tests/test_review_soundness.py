@@ -24,3 +24,27 @@ CASES = [
 def test_verdict(text, declarations, status):
     verdict = check_formula(text, declarations=declarations)
     assert verdict.status == status, verdict.detail
+
+
+#: sums over heads of unknown number under assumptions (each A^{l,h} a pattern by default, 𝟙 the
+#: column of ones): the free algebra's instance is arbitrary, so its refutation is not one here
+UNDER = [
+    # true: A^h 𝟙 = 𝟙 for every head
+    ("pattern-times-ones-per-head",
+     "(Σ_{h∈H1} A^h⊗W_OV^h) (𝟙_{n_ctx}⊗Id_{d_model}) == Σ_{h∈H1} 𝟙_{n_ctx}⊗W_OV^h", "UNDECIDED"),
+    ("pattern-ones-ones-per-head", "Σ_{h∈H1} A^h 𝟙_{n_ctx} 𝟙_{n_ctx}ᵀ A^{h}ᵀ == Σ_{h∈H1} 𝟙_{n_ctx} 𝟙_{n_ctx}ᵀ A^{h}ᵀ",
+     "UNDECIDED"),
+    # false, refuted by an instance whose patterns are patterns
+    ("false-per-head", "Σ_{h∈H1} A^h 𝟙_{n_ctx} 𝟙_{n_ctx}ᵀ A^{h} == Σ_{h∈H1} 𝟙_{n_ctx} 𝟙_{n_ctx}ᵀ A^{h}ᵀ", "REFUTED"),
+    ("two-layers", "Σ_{h∈H1} A^h⊗W_OV^h == Σ_{h∈H2} A^h⊗W_OV^h", "REFUTED"),
+]
+
+
+@pytest.mark.parametrize("text, status", [c[1:] for c in UNDER], ids=[c[0] for c in UNDER])
+def test_sums_over_heads_under_default_assumptions(text, status):
+    from tensoralg.verify.assumptions import check_assuming
+
+    verdict = check_assuming(text)
+    assert verdict.status == status, verdict.detail
+    if status == "REFUTED":
+        assert "|H1|" in verdict.counterexample.dims
