@@ -51,3 +51,15 @@ def test_free_algebra_nodes_under_default_assumptions(text, status):
     assert verdict.status == status, verdict.detail
     if status == "REFUTED" and "Σ" in text:
         assert "|H1|" in verdict.counterexample.dims
+
+
+@pytest.mark.parametrize("text, assume, status", [
+    ("causal (X⁻¹)", ["causal X"], "UNDECIDED"),   # true (inverse of a triangular matrix), never an error
+    ("nonnegative (X⁻¹)", ["nonnegative X"], "REFUTED"),
+    ("causal (A^{0,0}⁻¹)", [], "UNDECIDED"),
+])
+def test_a_property_of_an_inverse_skips_singular_draws(text, assume, status):
+    from tensoralg.verify.assumptions import check_assuming
+
+    verdict = check_assuming(text, assume, declarations=["X: n_ctx x n_ctx"])
+    assert verdict.status == status, verdict.detail

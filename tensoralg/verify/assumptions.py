@@ -351,7 +351,10 @@ def verify_property(
     search = _search(symbols, relations, assumptions, seed, trials)
     body = expand_definitions(expr)
     for dims, used, values in search.instances(spaces):
-        value = evaluate_with(body, values, dims, RATIONALS)
+        try:
+            value = evaluate_with(body, values, dims, RATIONALS)
+        except SingularValueError:
+            continue  # an inverse of a matrix singular on this draw: the statement says nothing there
         for prop in PROPERTIES:
             if prop in property_names(keyword):
                 defect = property_defect(value, prop)
