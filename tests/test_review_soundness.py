@@ -63,3 +63,17 @@ def test_a_property_of_an_inverse_skips_singular_draws(text, assume, status):
 
     verdict = check_assuming(text, assume, declarations=["X: n_ctx x n_ctx"])
     assert verdict.status == status, verdict.detail
+
+
+@pytest.mark.parametrize("text, assume, defaults", [
+    ("A^{h} 𝟙 == 𝟙", ["A^{l,h} 𝟙 = 𝟙"], False),
+    ("W_OV^h == 0 W_OV^h", ["W_OV^{l,h} = 0"], True),
+    ("Σ_{h∈H1} A^h⊗W_OV^h == 0 ⊗ W_OV^{0,0}", ["W_OV^{l,h} = 0"], True),
+])
+def test_an_assumed_schema_is_not_refuted_at_a_variable_head(text, assume, defaults):
+    """True under the assumption for every head: the assumption is not instantiated at a head
+    written as a variable, so an instance that ignores it is no counterexample (and no error)."""
+    from tensoralg.verify.assumptions import check_assuming
+
+    verdict = check_assuming(text, assume, defaults=defaults)
+    assert verdict.status == "UNDECIDED", verdict.detail

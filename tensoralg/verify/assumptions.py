@@ -512,6 +512,12 @@ def check_assuming(
     else:
         verdict = verify_step(exprs[0], exprs[1], parsed, defaults=defaults, seed=seed, trials=trials,
                               expand=expand, caps=caps, full=full)
+        if assume and verdict.status == "REFUTED" and any(i < 0 for s in symbols for i in s.indices):
+            # an assumption is instantiated at the heads the statement names; a head written as a
+            # variable is none of them, so the instance need not satisfy what is assumed of it
+            verdict = replace(verdict, status=UNDECIDED, counterexample=None, detail=(
+                verdict.detail.split("; ")[0] + "; not decided: the assumptions are instantiated at the heads "
+                "the statement names, not at a head written as a variable, so no instance found respects them"))
         if not assume:
             verdict = shifted_hint(text, verdict, declarations, heads, seed, trials, expand)
     return replace(verdict, statement=text.strip(), seconds=time.perf_counter() - start)
