@@ -77,3 +77,14 @@ def test_an_assumed_schema_is_not_refuted_at_a_variable_head(text, assume, defau
 
     verdict = check_assuming(text, assume, defaults=defaults)
     assert verdict.status == "UNDECIDED", verdict.detail
+
+
+@pytest.mark.parametrize("heads", [None, [2, 2]])
+@pytest.mark.parametrize("text, status", [
+    ("Σ_{h∈H1∪H1} W_OV^h == Σ_{h∈H1} W_OV^h", "PROVED"),        # a union of sets counts each head once
+    ("Σ_{h∈H1∪H1} W_OV^h == 2 Σ_{h∈H1} W_OV^h", "REFUTED"),     # was PROVED: H1 counted twice
+    ("Σ_{h∈H1∪H2∪H1} W_OV^h == Σ_{h∈H1∪H2} W_OV^h", "PROVED"),
+])
+def test_a_union_that_repeats_a_layer_counts_its_heads_once(text, status, heads):
+    verdict = check_formula(text, heads=heads)
+    assert verdict.status == status, verdict.detail

@@ -193,7 +193,10 @@ class _Elaborator:
                     if f"#layer:{layer}" not in env:
                         raise self.fail(SymbolError, node.col, f"H_{layer}: {layer} is not bound by a product Π_{{{layer}=1}}^{{L}}")
                     layer = env[f"#layer:{layer}"][0] - 1
-                out.append(layer)
+                if layer not in out:
+                    out.append(layer)  # a union of sets: H1∪H1 is H1, each head counted once
+            if -1 in out:
+                out = [-1]  # H (every layer) contains every H_l
             resolved.append((names, tuple(out)))
         return resolved
 
