@@ -88,3 +88,9 @@ def test_an_assumed_schema_is_not_refuted_at_a_variable_head(text, assume, defau
 def test_a_union_that_repeats_a_layer_counts_its_heads_once(text, status, heads):
     verdict = check_formula(text, heads=heads)
     assert verdict.status == status, verdict.detail
+
+
+def test_a_bound_head_with_a_layer_index_is_one_clear_error():
+    verdict = check_formula("Σ_{h∈H1} W_OV^{0,h} == Σ_{h∈H1} W_OV^h")
+    assert verdict.status == "ERROR"
+    assert "write W_OV^h" in verdict.detail and "(0, 0, 0)" not in verdict.detail

@@ -257,6 +257,12 @@ class _Elaborator:
                     raise self.fail(SymbolError, node.col, f"the index {item} of {node.name} cannot be lowered by one")
                 out.append(item + self.index_shift)
             elif item in env:
+                if len(node.indices) > 1:
+                    raise self.fail(
+                        SymbolError, node.col,
+                        f"{item} is bound by a sum over heads and names a layer and a head already: write "
+                        f"{node.name}^{item} (not {node.name}^{{{','.join(map(str, node.indices))}}})",
+                    )
                 out.extend(env[item])
             else:  # a free index: A^h is the pattern of one head h, whichever it is
                 out.append(named_index(item))
