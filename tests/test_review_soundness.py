@@ -94,3 +94,9 @@ def test_a_bound_head_with_a_layer_index_is_one_clear_error():
     verdict = check_formula("Σ_{h∈H1} W_OV^{0,h} == Σ_{h∈H1} W_OV^h")
     assert verdict.status == "ERROR"
     assert "write W_OV^h" in verdict.detail and "(0, 0, 0)" not in verdict.detail
+
+
+def test_a_refutation_with_only_free_heads_names_no_empty_head_count():
+    verdict = check_formula("W_OV^h == 2 W_OV^h")
+    assert verdict.status == "REFUTED"
+    assert "with  head(s)" not in verdict.detail and "head written as a variable" in verdict.detail

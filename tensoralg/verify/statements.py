@@ -91,9 +91,11 @@ def refute_for_head_counts(
             counts = ", ".join(f"|H{l + 1}| = {n}" for l, n in enumerate(heads))
             cx = verdict.counterexample
             dims = {**{f"|H{l + 1}|": n for l, n in enumerate(heads)}, **cx.dims}
+            where = (f"with {counts} head(s) the sums expand to sides" if counts
+                     else "with each head written as a variable taken as one head, the sides are ones")
             return Verdict(
                 "REFUTED", "exact", statement,
-                f"{difference}; with {counts} head(s) the sums expand to sides that exact evaluation tells apart",
+                f"{difference}; {where} that exact evaluation tells apart",
                 counterexample=replace(cx, dims=dims), seconds=time.perf_counter() - start,
             )
     return Verdict(
