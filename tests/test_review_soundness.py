@@ -100,3 +100,11 @@ def test_a_refutation_with_only_free_heads_names_no_empty_head_count():
     verdict = check_formula("W_OV^h == 2 W_OV^h")
     assert verdict.status == "REFUTED"
     assert "with  head(s)" not in verdict.detail and "head written as a variable" in verdict.detail
+
+
+def test_a_derivation_step_at_a_variable_head_is_not_refuted_against_its_assumption(tmp_path):
+    from tensoralg.cli import main
+
+    path = tmp_path / "steps.txt"
+    path.write_text("assume W_OV^{l,h} = 0\nW_OV^h = 0 W_OV^h\n", encoding="utf-8")
+    assert main(["check", "--file", str(path)]) == 3

@@ -457,6 +457,20 @@ def verify_step(lhs: Expr, rhs: Expr, assumptions: Assumptions = Assumptions(), 
     Statements with traces or sums over heads of unknown number are decided in the free algebra
     only; when assumptions were given explicitly, a free-algebra refutation of such a statement
     does not respect them, so the verdict is UNDECIDED."""
+    verdict = _verify_step(lhs, rhs, assumptions, defaults=defaults, seed=seed, trials=trials, expand=expand,
+                           caps=caps, full=full)
+    if (assumptions.texts and verdict.status == "REFUTED"
+            and any(i < 0 for e in (lhs, rhs) for s in symbols_in(e) for i in s.indices)):
+        # an assumption is instantiated at the heads the statement names; a head written as a
+        # variable is none of them, so the instance need not satisfy what is assumed of it
+        verdict = replace(verdict, status=UNDECIDED, counterexample=None, detail=(
+            verdict.detail.split("; ")[0] + "; not decided: the assumptions are instantiated at the heads "
+            "the statement names, not at a head written as a variable, so no instance found respects them"))
+    return verdict
+
+
+def _verify_step(lhs: Expr, rhs: Expr, assumptions: Assumptions, *, defaults: bool, seed: int, trials: int,
+                 expand: bool, caps: Caps, full: bool) -> Verdict:
     plain = verify_identity(lhs, rhs, seed=seed, trials=trials, expand=expand, full=full)
     if plain.status in ("PROVED", "ERROR") or not needs_assumptions((lhs, rhs), assumptions, defaults):
         return plain
@@ -512,12 +526,6 @@ def check_assuming(
     else:
         verdict = verify_step(exprs[0], exprs[1], parsed, defaults=defaults, seed=seed, trials=trials,
                               expand=expand, caps=caps, full=full)
-        if assume and verdict.status == "REFUTED" and any(i < 0 for s in symbols for i in s.indices):
-            # an assumption is instantiated at the heads the statement names; a head written as a
-            # variable is none of them, so the instance need not satisfy what is assumed of it
-            verdict = replace(verdict, status=UNDECIDED, counterexample=None, detail=(
-                verdict.detail.split("; ")[0] + "; not decided: the assumptions are instantiated at the heads "
-                "the statement names, not at a head written as a variable, so no instance found respects them"))
         if not assume:
             verdict = shifted_hint(text, verdict, declarations, heads, seed, trials, expand)
     return replace(verdict, statement=text.strip(), seconds=time.perf_counter() - start)
