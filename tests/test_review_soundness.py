@@ -108,3 +108,17 @@ def test_a_derivation_step_at_a_variable_head_is_not_refuted_against_its_assumpt
     path = tmp_path / "steps.txt"
     path.write_text("assume W_OV^{l,h} = 0\nW_OV^h = 0 W_OV^h\n", encoding="utf-8")
     assert main(["check", "--file", str(path)]) == 3
+
+
+@pytest.mark.parametrize("text, status", [
+    # equal after renaming h1 ↔ h2 and rotating the trace
+    ("Σ_{h1∈H1, h2∈H1} tr(W_OV^{h1} W_OV^{h1} W_OV^{h2}) == Σ_{h1∈H1, h2∈H1} tr(W_OV^{h1} W_OV^{h2} W_OV^{h2})",
+     "PROVED"),
+    ("Σ_{h1∈H1, h2∈H1} tr(W_OV^{h1} W_OV^{h2} W_OV^{h1} W_OV^{h2}) == "
+     "Σ_{h1∈H1, h2∈H1} tr(W_OV^{h1} W_OV^{h1} W_OV^{h2} W_OV^{h2})", "REFUTED"),
+    ("Σ_{h1∈H1, h2∈H2} tr(W_OV^{h1} W_OV^{h1} W_OV^{h2}) == Σ_{h1∈H1, h2∈H2} tr(W_OV^{h1} W_OV^{h2} W_OV^{h2})",
+     "REFUTED"),  # the variables range over different layers: no renaming
+])
+def test_traces_equal_up_to_renaming_bound_heads(text, status):
+    verdict = check_formula(text)
+    assert verdict.status == status, verdict.detail
