@@ -36,7 +36,8 @@ a head of its own, so each term gives a monomial no other term gives): :func:`la
 
 from __future__ import annotations
 
-from itertools import product as cartesian
+from itertools import permutations, product as cartesian
+from math import factorial
 from typing import Callable, Iterable, Iterator, Mapping
 
 from ..errors import ArchitectureError, SymbolError
@@ -141,9 +142,35 @@ def canonical_key(key: tuple) -> tuple:
         return key
     order = sorted(found)
     mapping = {v: -(k + 1) for k, (_, _, v) in enumerate(order)}
-    if all(v == new for v, new in mapping.items()):
+    out = key if all(v == new for v, new in mapping.items()) else rename(key, mapping)
+    return _least_renaming(out)
+
+
+#: The most renamings tried for a term with traces (the product of each layer's count factorial).
+MAX_RENAMINGS = 720
+
+
+def _least_renaming(key: tuple) -> tuple:
+    """A trace's least rotation depends on the names of its variables, so numbering them by first
+    occurrence does not give terms equal up to renaming one key; then the least key over every
+    renaming within each layer (renaming dummies of one layer is always allowed) does."""
+    if all(isinstance(letter, Letter) for word in key for letter in word):
         return key
-    return rename(key, mapping)
+    groups: dict[int, list[int]] = {}
+    for v, layer in variables(key).items():
+        if is_bound(v):
+            groups.setdefault(-1 if layer is None else layer, []).append(v)
+    sizes = [len(vs) for vs in groups.values()]
+    total = 1
+    for n in sizes:
+        total *= factorial(n)
+    if total == 1 or total > MAX_RENAMINGS:
+        return key
+    candidates = []
+    for perms in cartesian(*(permutations(vs) for vs in groups.values())):
+        mapping = {v: w for vs, p in zip(groups.values(), perms) for v, w in zip(vs, p) if v != w}
+        candidates.append(rename(key, mapping))
+    return min(candidates, key=repr)
 
 
 def bind(key: tuple, bindings: Mapping[int, int], describe: Callable[[], str]) -> tuple:

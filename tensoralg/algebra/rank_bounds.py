@@ -56,6 +56,10 @@ Poly = dict[tuple[str, ...], int]
 MAX_BOUNDS = 64
 
 
+#: The nodes whose bounds the rules read off; anything else is bounded by its shape alone.
+_READ_OFF = (Atom, Identity, Zero, Scaled, Transpose, Inverse, Product, Sum, Tensor)
+
+
 def _space(space: str) -> Poly:
     size = space_size(space)
     return {(): size} if size is not None else {(space,): 1}
@@ -131,7 +135,11 @@ def _form_bounds(expr: Expr) -> list[Poly]:
             return _unique(out)
     if expr.normal_form.variables:
         return _common_factor_bounds(expr)
-    return rank_bounds(canonical_tree(expr.normal_form))
+    tree = canonical_tree(expr.normal_form)
+    if not isinstance(tree, _READ_OFF):
+        # a node the rules do not read (a trace, a 1 × 1 scalar): only its shape bounds it
+        return []
+    return rank_bounds(tree)
 
 
 def _common_factor_bounds(expr: Expr) -> list[Poly]:

@@ -116,6 +116,8 @@ def _instances(text: str, symbols: Sequence[Symbol]) -> list[str]:
         for symbol in symbols:
             if symbol.name != name or len(symbol.indices) != len(items):
                 continue
+            if any(v < 0 for v in symbol.indices):
+                continue  # a head written as a variable (A^h, Σ_{h∈H1}): no instance names it
             if all(isinstance(i, str) or i == v for i, v in zip(items, symbol.indices)):
                 for i, v in zip(items, symbol.indices):
                     if isinstance(i, str):

@@ -200,7 +200,10 @@ class _Elaborator:
                     if f"#layer:{layer}" not in env:
                         raise self.fail(SymbolError, node.col, f"H_{layer}: {layer} is not bound by a product Π_{{{layer}=1}}^{{L}}")
                     layer = env[f"#layer:{layer}"][0] - 1
-                out.append(layer)
+                if layer not in out:
+                    out.append(layer)  # a union of sets: H1∪H1 is H1, each head counted once
+            if -1 in out:
+                out = [-1]  # H (every layer) contains every H_l
             resolved.append((names, tuple(out)))
         return resolved
 
@@ -261,6 +264,12 @@ class _Elaborator:
                     raise self.fail(SymbolError, node.col, f"the index {item} of {node.name} cannot be lowered by one")
                 out.append(item + self.index_shift)
             elif item in env:
+                if len(node.indices) > 1:
+                    raise self.fail(
+                        SymbolError, node.col,
+                        f"{item} is bound by a sum over heads and names a layer and a head already: write "
+                        f"{node.name}^{item} (not {node.name}^{{{','.join(map(str, node.indices))}}})",
+                    )
                 out.extend(env[item])
             else:  # a free index: A^h is the pattern of one head h, whichever it is
                 out.append(named_index(item))

@@ -351,7 +351,10 @@ def verify_property(
     search = _search(symbols, relations, assumptions, seed, trials)
     body = expand_definitions(expr)
     for dims, used, values in search.instances(spaces):
-        value = evaluate_with(body, values, dims, RATIONALS)
+        try:
+            value = evaluate_with(body, values, dims, RATIONALS)
+        except SingularValueError:
+            continue  # an inverse of a matrix singular on this draw: the statement says nothing there
         for prop in PROPERTIES:
             if prop in property_names(keyword):
                 defect = property_defect(value, prop)
@@ -400,6 +403,49 @@ def _free_algebra_only(exprs: Iterable[Expr]) -> bool:
     return False
 
 
+def _constrained(exprs: Iterable[Expr], assumptions: Assumptions, defaults: bool) -> bool:
+    """Whether an instance must satisfy more than the free algebra's random ones do: an explicit
+    assumption, 𝟙 (the column of ones), or a standard A^{l,h} that is a pattern by default."""
+    if assumptions.relations or assumptions.properties:
+        return True
+    symbols = set().union(*(symbols_in(e) for e in exprs))
+    return any(s.name == ONES or (defaults and _is_pattern_symbol(s)) for s in symbols)
+
+
+def _refute_heads_under(lhs: Expr, rhs: Expr, plain: Verdict, assumptions: Assumptions, *, defaults: bool,
+                        caps: Caps, seed: int, trials: int) -> Verdict | None:
+    """A refutation under the assumptions of an identity with sums over heads of unknown number (no
+    traces): both sides expanded at the head counts of the free algebra's counterexample and decided
+    by :func:`verify_under`; None when that does not refute them."""
+    from ..algebra.expr import canonical_tree
+    from ..algebra.normal_form import instantiate_heads
+    from .statements import _free_heads
+
+    cx = plain.counterexample
+    stack: list[Expr] = [lhs, rhs]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Trace):
+            return None
+        stack.extend(children(node))
+    if cx is None:
+        return None
+    heads = tuple(n for key, n in cx.dims.items() if key.startswith("|H"))
+    if not heads:
+        return None
+    nl, nr = expand_definitions(lhs).normal_form, expand_definitions(rhs).normal_form
+    free = _free_heads(list(nl.terms) + list(nr.terms))
+    left = canonical_tree(instantiate_heads(nl, heads, free))
+    right = canonical_tree(instantiate_heads(nr, heads, free))
+    under = verify_under(left, right, assumptions, defaults=defaults, caps=caps, seed=seed, trials=trials)
+    if under.status != "REFUTED" or under.counterexample is None:
+        return None
+    counts = ", ".join(f"|H{l + 1}| = {n}" for l, n in enumerate(heads))
+    dims = {**{f"|H{l + 1}|": n for l, n in enumerate(heads)}, **under.counterexample.dims}
+    return replace(under, detail=f"{plain.detail.split('; ')[0]}; with {counts} head(s): {under.detail}",
+                   counterexample=replace(under.counterexample, dims=dims))
+
+
 def verify_step(lhs: Expr, rhs: Expr, assumptions: Assumptions = Assumptions(), *, defaults: bool = True,
                 seed: int = 0, trials: int = 3, expand: bool = True, caps: Caps = Caps(),
                 full: bool = False) -> Verdict:
@@ -411,11 +457,30 @@ def verify_step(lhs: Expr, rhs: Expr, assumptions: Assumptions = Assumptions(), 
     Statements with traces or sums over heads of unknown number are decided in the free algebra
     only; when assumptions were given explicitly, a free-algebra refutation of such a statement
     does not respect them, so the verdict is UNDECIDED."""
+    verdict = _verify_step(lhs, rhs, assumptions, defaults=defaults, seed=seed, trials=trials, expand=expand,
+                           caps=caps, full=full)
+    if (assumptions.texts and verdict.status == "REFUTED"
+            and any(i < 0 for e in (lhs, rhs) for s in symbols_in(e) for i in s.indices)):
+        # an assumption is instantiated at the heads the statement names; a head written as a
+        # variable is none of them, so the instance need not satisfy what is assumed of it
+        verdict = replace(verdict, status=UNDECIDED, counterexample=None, detail=(
+            verdict.detail.split("; ")[0] + "; not decided: the assumptions are instantiated at the heads "
+            "the statement names, not at a head written as a variable, so no instance found respects them"))
+    return verdict
+
+
+def _verify_step(lhs: Expr, rhs: Expr, assumptions: Assumptions, *, defaults: bool, seed: int, trials: int,
+                 expand: bool, caps: Caps, full: bool) -> Verdict:
     plain = verify_identity(lhs, rhs, seed=seed, trials=trials, expand=expand, full=full)
     if plain.status in ("PROVED", "ERROR") or not needs_assumptions((lhs, rhs), assumptions, defaults):
         return plain
     if _free_algebra_only((lhs, rhs)):
-        if plain.status == "REFUTED" and (assumptions.relations or assumptions.properties):
+        if plain.status == "REFUTED" and _constrained((lhs, rhs), assumptions, defaults):
+            # the free algebra's instance is arbitrary: 𝟙 need not be ones, A^{l,h} no pattern
+            under = _refute_heads_under(lhs, rhs, plain, assumptions, defaults=defaults, caps=caps,
+                                        seed=seed, trials=trials)
+            if under is not None:
+                return under
             return replace(plain, status=UNDECIDED, counterexample=None, detail=(
                 plain.detail + "; the counterexample does not satisfy the assumptions (traces and sums over "
                 "heads of unknown number are decided in the free algebra only)"))

@@ -29,7 +29,7 @@ from dataclasses import replace
 from itertools import product as cartesian
 
 from ..algebra.definitions import expand_definitions
-from ..algebra.exact import RATIONALS, evaluate_exact, random_instance
+from ..algebra.exact import RATIONALS, SingularValueError, evaluate_exact, invertible_symbols, random_instance
 from ..algebra.expr import Atom, Expr, canonical_tree, spaces_in, symbols_in
 from ..algebra.index_sets import is_bound, layers_needed, variables
 from ..algebra.normal_form import NormalForm, instantiate_heads
@@ -218,6 +218,7 @@ def _concrete_rank_above(expr: Expr, k: dict, seed: int):
     spaces = sorted(s for s in spaces_in(expr) if space_size(s) is None)
     in_k = {space for m in k for space in m}
     symbols = symbols_in(expr)
+    invertible = invertible_symbols(expr)
     for a, b in ((1, 2), (1, 3), (2, 4), (1, 5), (2, 5), (3, 6), (2, 2), (3, 3)):
         dims = {s: (a if s in in_k else b) for s in spaces}
         for extra in in_k - set(dims):
@@ -232,8 +233,11 @@ def _concrete_rank_above(expr: Expr, k: dict, seed: int):
         if min(rows, cols) <= bound:
             continue
         for s in range(seed, seed + 3):
-            values = random_instance(symbols, dims, s, RATIONALS)
-            rank = evaluate_exact(expr, values, dims, RATIONALS).rank()
+            values = random_instance(symbols, dims, s, RATIONALS, invertible)
+            try:
+                rank = evaluate_exact(expr, values, dims, RATIONALS).rank()
+            except SingularValueError:
+                continue  # an inverse of a matrix singular on this draw: try the next seed
             if rank > bound:
                 return dims, rank, bound, s, ", ".join(to_unicode(Atom(x)) for x in sorted(values))
     return None
