@@ -35,7 +35,7 @@ from typing import Any, Sequence
 
 from ..errors import TensoralgError
 from .definitions import expand_definitions
-from .expr import canonical_tree, format_shape, Atom, Expr, Identity, Inverse, Product, Scaled, Tensor, Transpose
+from .expr import Expr, Identity, Product, Scaled, Tensor, Transpose, canonical_tree, format_shape, word_tree
 from .normal_form import NormalForm, collect_like_terms
 from .printing import to_unicode
 from .scalar_commutation import canonical_word
@@ -147,20 +147,7 @@ class CertificateCheck:
 
 
 def _word_text(word: Word) -> str:
-    return " ".join(to_unicode(_letter(l)) for l in word)
-
-
-def _letter(letter: Letter) -> Expr:
-    node: Expr = Atom(letter.symbol)
-    if letter.transposed:
-        node = Transpose(node)
-    return Inverse(node) if letter.inverse else node
-
-
-def _word(word: Word, space: str) -> Expr:
-    if not word:
-        return Identity(space)
-    return Product(tuple(_letter(l) for l in word)) if len(word) > 1 else _letter(word[0])
+    return to_unicode(word_tree(word, "")) if word else ""
 
 
 def _expand_term(term: Term, relations: Sequence[Relation]) -> NormalForm:
@@ -170,17 +157,17 @@ def _expand_term(term: Term, relations: Sequence[Relation]) -> NormalForm:
         w, w2, space = term.equal
         if canonical_word(w, space) != canonical_word(w2, space):
             raise TensoralgError(f"{_word_text(w)} and {_word_text(w2)} are not equal as products of 1 × 1 words")
-        middle = _word(w, space) - _word(w2, space)
+        middle = word_tree(w, space) - word_tree(w2, space)
     elif term.relation < 0:
         if not term.cancel:
             raise TensoralgError("an inverse-law term needs its word X X⁻¹")
-        middle = _word(term.cancel, "") - Identity(term.cancel[0].rows)
+        middle = word_tree(term.cancel, "") - Identity(term.cancel[0].rows)
     else:
         middle = relations[term.relation].difference(term.transposed)
     (rows, cols), = middle.shape
-    body = Product((_word(term.left, rows), expand_definitions(middle), _word(term.right, cols)))
+    body = Product((word_tree(term.left, rows), expand_definitions(middle), word_tree(term.right, cols)))
     if term.context:
-        parts = [body if k == term.slot else _word(w, space) for k, (w, space) in enumerate(term.context)]
+        parts = [body if k == term.slot else word_tree(w, space) for k, (w, space) in enumerate(term.context)]
         body = Tensor(tuple(parts))
     return Scaled(Fraction(term.coefficient), body).normal_form
 

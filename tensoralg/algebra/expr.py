@@ -498,14 +498,16 @@ def _fill(expr: Expr) -> None:
 
 def _letter_tree(letter: Letter) -> Expr:
     if isinstance(letter, Cycle):
-        return Trace(_word_tree(letter.word, letter.space or letter.word[0].rows))
+        return Trace(word_tree(letter.word, letter.space or letter.word[0].rows))
     node: Expr = Atom(letter.symbol)
     if letter.transposed:
         node = Transpose(node)
     return Inverse(node) if letter.inverse else node
 
 
-def _word_tree(word: Word, space: str) -> Expr:
+def word_tree(word: Word, space: str) -> Expr:
+    """The tree of one word of a normal form: Id of ``space`` when empty, else the product of its
+    letters (each an atom, possibly transposed or inverted, or a trace)."""
     if not word:
         return Identity(space)
     atoms = [_letter_tree(l) for l in word]
@@ -517,7 +519,7 @@ def canonical_tree(nf: NormalForm) -> Expr:
     a term with bound variables is an :class:`IndexedSum` over them."""
     terms: list[Expr] = []
     for key, c in nf.sorted_terms:
-        parts = [_word_tree(w, rows) for w, (rows, _) in zip(key, nf.shape)]
+        parts = [word_tree(w, rows) for w, (rows, _) in zip(key, nf.shape)]
         body = parts[0] if len(parts) == 1 else Tensor(tuple(parts))
         if nf.variables:
             body = _bind_tree(key, body)
@@ -542,7 +544,7 @@ def _bind_tree(key: tuple, body: Expr) -> Expr:
 def iter_terms(nf: NormalForm) -> Iterator[tuple[Fraction, tuple[Expr, ...]]]:
     """(coefficient, tensor factors as trees) for each term, in canonical order."""
     for key, c in nf.sorted_terms:
-        yield c, tuple(_word_tree(w, rows) for w, (rows, _) in zip(key, nf.shape))
+        yield c, tuple(word_tree(w, rows) for w, (rows, _) in zip(key, nf.shape))
 
 
 def from_json(data: dict[str, Any], symbols: Callable[[str, tuple[int, ...]], Symbol]) -> Expr:
