@@ -65,6 +65,17 @@ class InductionEvidence:
     is_candidate: bool
 
 
+def _positions(heads: HeadWeights, positions: int | None, what: str) -> np.ndarray:
+    """W_pos restricted to its first ``positions`` columns (all by default), checked: 2 ≤ n ≤ n_ctx."""
+    if heads.W_pos is None:
+        raise ShapeError(f"{what} need positional embeddings W_pos; this model has none")
+    n_ctx = heads.W_pos.shape[1]
+    n = n_ctx if positions is None else positions
+    if not 2 <= n <= n_ctx:
+        raise ShapeError(f"positions must lie in [2, n_ctx = {n_ctx}]; got {n}")
+    return heads.W_pos[:, :n]
+
+
 def previous_token_scores(heads: HeadWeights, positions: int | None = None, group: int = 8) -> np.ndarray:
     """Mean over i ≥ 1 of softmax*(s · W_posᵀ W_QK W_pos)[i, i−1], for each head (the first ``positions`` positions).
 
@@ -73,13 +84,8 @@ def previous_token_scores(heads: HeadWeights, positions: int | None = None, grou
     (float32 for a float32 file: every term lies in (0, 1], the row sums are pairwise, and the benchmark's
     float64 reference agrees within 10⁻⁶); the causal mask is built once.
     """
-    if heads.W_pos is None:
-        raise ShapeError("previous-token scores need positional embeddings W_pos; this model has none")
-    n_ctx = heads.W_pos.shape[1]
-    n = n_ctx if positions is None else positions
-    if not 2 <= n <= n_ctx:
-        raise ShapeError(f"positions must lie in [2, n_ctx = {n_ctx}]; got {n}")
-    P = heads.W_pos[:, :n]
+    P = _positions(heads, positions, "previous-token scores")
+    n = P.shape[1]
     dtype = np.result_type(P, heads.W_Q)
     mask = np.triu(np.full((n, n), -np.inf, dtype=dtype), 1)
     rows = np.arange(1, n)
@@ -272,13 +278,7 @@ def next_position_scores(heads: HeadWeights, pairs: list[tuple[int, int]], posit
     """For each (writer w, reader r): mean over query positions j < n − 1 of
     softmax_k(s · W_posᵀ W_OV^wᵀ W_QK^r W_pos)[j, j + 1], the weight r's query, holding the position j
     that w copied, puts on the key one position later (no causal mask: the true destination comes later)."""
-    if heads.W_pos is None:
-        raise ShapeError("next-position scores need positional embeddings W_pos; this model has none")
-    n_ctx = heads.W_pos.shape[1]
-    n = n_ctx if positions is None else positions
-    if not 2 <= n <= n_ctx:
-        raise ShapeError(f"positions must lie in [2, n_ctx = {n_ctx}]; got {n}")
-    P = heads.W_pos[:, :n]
+    P = _positions(heads, positions, "next-position scores")
     out = np.empty(len(pairs))
     for i, (w, r) in enumerate(pairs):
         query = heads.W_Q[r] @ (heads.W_O[w] @ (heads.W_V[w] @ P))  # d_head × n
